@@ -1,0 +1,52 @@
+"""Checks used by contracts. Each judges one non-null value; pandera applies them element-wise."""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from functools import lru_cache
+
+from dateutil.relativedelta import relativedelta
+
+from mis_pipeline.lib.upn import is_valid_upn
+
+from .model import Check
+
+NC_YEARS = frozenset({"E1", "E2", "N1", "N2", "R", "X", *(str(year) for year in range(1, 15))})
+SEXES = frozenset({"M", "F"})
+
+
+def upn_check_letter(column: str) -> Check:
+    return Check(
+        name=f"{column}_check_letter",
+        description="13 characters with a valid DfE check letter (UPN guide, Annex A)",
+        accepts=is_valid_upn,
+    )
+
+
+def one_of(name: str, allowed: frozenset[str], description: str) -> Check:
+    return Check(name=name, description=description, accepts=allowed.__contains__)
+
+
+@lru_cache(maxsize=8)
+def _latest_on(epoch_day: int, years_ahead: int) -> date:
+    today = date.today()
+    return today + relativedelta(years=years_ahead)
+
+
+def _latest(years_ahead: int) -> date:
+    # Keyed by the epoch day so the bound moves at midnight without a date.today() per value.
+    return _latest_on(int(time.time() // 86400), years_ahead)
+
+
+def date_between(name: str, earliest: date, latest_years_ahead: int = 0) -> Check:
+    """Dates on or after `earliest` and no later than `latest_years_ahead` years from today."""
+
+    def accepts(value: date) -> bool:
+        return earliest <= value <= _latest(latest_years_ahead)
+
+    return Check(
+        name=name,
+        description=f"a plausible date: from {earliest.isoformat()} to {latest_years_ahead} years ahead",
+        accepts=accepts,
+    )

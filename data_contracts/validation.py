@@ -1,0 +1,109 @@
+"""Validate records against a contract.
+
+Two readers of the same contract: `split_valid` judges records one by one on the sync's hot path
+(fast, and it names the first rule a record broke so the caller can quarantine it while the rest of
+the page lands); `pandera_schema` builds the equivalent pandera schema, used by asset checks over
+stored tables and as the Dagster type. A test keeps the two in agreement.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from typing import Any, Callable
+
+import pandera.pandas as pa
+
+from .model import Column, Contract
+
+_PYTHON_TYPES = {"string": str, "date": date, "datetime": datetime, "bool": bool, "int": int}
+Rule = tuple[str, Callable[[Any], bool]]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    record: dict
+    rule: str  # "column: check", e.g. "upn: upn_check_letter"; never a value
+
+
+def _is_type(dtype: str) -> Callable[[Any], bool]:
+    expected = _PYTHON_TYPES[dtype]
+    if expected in (str, date):  # exact: a datetime is a date subclass, and str subclasses are odd
+        return lambda value: type(value) is expected
+    return lambda value: isinstance(value, expected)
+
+
+def _rules(column: Column) -> list[Rule]:
+    """Every rule a non-null value of the column must pass, in the order they are reported."""
+    rules: list[Rule] = [(f"type_{column.dtype}", _is_type(column.dtype))]
+    if column.max_length:
+        limit = column.max_length
+        rules.append((f"max_length_{limit}", lambda value: len(value) <= limit))
+    rules.extend((check.name, check.accepts) for check in column.checks)
+    return rules
+
+
+CompiledContract = tuple[tuple[str, bool, tuple[Rule, ...]], ...]
+_COMPILED: dict[str, CompiledContract] = {}
+
+
+def _compiled(contract: Contract) -> CompiledContract:
+    # Keyed by dataset name: hashing the whole frozen contract on every record would cost more
+    # than the checks themselves.
+    compiled = _COMPILED.get(contract.dataset)
+    if compiled is None:
+        compiled = tuple((c.name, c.nullable, tuple(_rules(c))) for c in contract.columns)
+        _COMPILED[contract.dataset] = compiled
+    return compiled
+
+
+def first_broken_rule(contract: Contract, record: dict) -> str | None:
+    return _first_broken_rule(_compiled(contract), record)
+
+
+def _first_broken_rule(compiled: CompiledContract, record: dict) -> str | None:
+    for name, nullable, rules in compiled:
+        value = record.get(name)
+        if value is None:
+            if not nullable:
+                return f"{name}: not_nullable"
+            continue
+        for rule_name, accepts in rules:
+            if not accepts(value):
+                return f"{name}: {rule_name}"
+    return None
+
+
+def split_valid(contract: Contract, records: list[dict]) -> tuple[list[dict], list[Rejection]]:
+    """Records that meet the contract, and rejections naming the first rule each other one broke."""
+    compiled = _compiled(contract)
+    good: list[dict] = []
+    rejected: list[Rejection] = []
+    for record in records:
+        rule = _first_broken_rule(compiled, record)
+        if rule is None:
+            good.append(record)
+        else:
+            rejected.append(Rejection(record, rule))
+    return good, rejected
+
+
+@lru_cache(maxsize=None)
+def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
+    """The pandera schema for a contract: one column each with nullability and the same rules."""
+    return pa.DataFrameSchema(
+        {
+            column.name: pa.Column(
+                object,
+                nullable=column.nullable,
+                checks=[pa.Check(accepts, name=name, element_wise=True, ignore_na=True)
+                        for name, accepts in _rules(column)],
+                description=column.description,
+            )
+            for column in contract.columns
+        },
+        name=contract.dataset,
+        strict="filter",
+        coerce=False,
+    )

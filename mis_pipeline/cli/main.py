@@ -1,0 +1,52 @@
+"""`mis-pipeline`: the operator's command line. Every run it starts is recorded on the instance."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import commands
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mis-pipeline", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    simulator = sub.add_parser("simulator", help="a local Wonde simulator").add_subparsers(dest="action", required=True)
+    serve = simulator.add_parser("serve", help="serve a seeded synthetic population over HTTP")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8710)
+    serve.add_argument("--schools", type=int, default=6)
+    serve.add_argument("--pupils-per-school", type=int, default=40)
+    serve.add_argument("--seed", type=int, default=7)
+    serve.add_argument("--token", default="sim-token", help="the app token the simulator accepts")
+    serve.set_defaults(handler=commands.simulator_serve)
+
+    sync = sub.add_parser("sync", help="discover schools, then sync them through the Dagster job")
+    sync.add_argument("--school", action="append", default=[], metavar="URN",
+                      help="sync only this school (repeatable); default: every automatic, unpaused school")
+    sync.add_argument("--max-workers", type=int, default=4, help="schools synced at once in a run")
+    sync.set_defaults(handler=commands.sync)
+
+    status = sub.add_parser("status", help="per school: counts held, quarantine, last sync, cursor")
+    status.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    status.set_defaults(handler=commands.status)
+
+    ui = sub.add_parser("ui", help="serve the Dagster UI over the same instance")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=3000)
+    ui.set_defaults(handler=commands.ui)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except commands.CommandError as error:
+        print(f"mis-pipeline: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

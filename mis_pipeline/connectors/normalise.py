@@ -1,0 +1,148 @@
+"""Wonde records → canonical core records. Pure functions; no Dagster, no I/O.
+
+Dates arrive as PHP DateTime objects (`{"date": "...", "timezone": "UTC"}`) in recorded
+responses and as plain `YYYY-MM-DD` strings in some docs, so both are accepted.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+CORE_KEYS = (
+    "school_urn", "connector", "connector_pupil_id", "upi", "mis_id", "upn", "former_upn",
+    "legal_forename", "legal_surname", "forename", "surname", "middle_names", "date_of_birth",
+    "sex", "nc_year", "admission_date", "leaving_date", "source_updated_at",
+)
+_SEX = {"MALE": "M", "FEMALE": "F"}
+
+
+@lru_cache(maxsize=64)
+def _zone(name: str | None):
+    if not name or name.upper() in ("UTC", "Z", "+00:00"):
+        return timezone.utc
+    return ZoneInfo(name)
+
+
+@lru_cache(maxsize=65536)
+def _parse(text: str, zone_name: str | None) -> datetime | date:
+    """Cached: dates of birth and admission dates repeat heavily across a school."""
+    text = text.strip()
+    if len(text) == 10:
+        return date.fromisoformat(text)
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_zone(zone_name))
+    return moment
+
+
+def wonde_datetime(value) -> datetime | date | None:
+    """A PHP DateTime object or an ISO string → aware datetime; a bare `YYYY-MM-DD` → date."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        text = value.get("date")
+        return _parse(text, value.get("timezone")) if text else None
+    if isinstance(value, str):
+        return _parse(value, None)
+    raise ValueError(f"unrecognised Wonde date value of type {type(value).__name__}")
+
+
+def wonde_date(value) -> date | None:
+    """The calendar date in the value's own zone: a DOB at 00:00 Europe/London must not slip a
+    day by conversion to UTC."""
+    parsed = wonde_datetime(value)
+    return parsed.date() if isinstance(parsed, datetime) else parsed
+
+
+def wonde_utc(value) -> datetime | None:
+    parsed = wonde_datetime(value)
+    if parsed is None:
+        return None
+    if not isinstance(parsed, datetime):
+        return datetime(parsed.year, parsed.month, parsed.day, tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
+
+
+_DATES: dict[str, date] = {}  # "YYYY-MM-DD..." text -> date; DOBs and admissions repeat a lot
+_UTC = timezone.utc
+
+
+def _fast_date(value) -> date | None:
+    """`wonde_date` with a dict-cache fast path for the object form; the date part of the text
+    is already the calendar date in the value's own zone."""
+    if value is None:
+        return None
+    if type(value) is dict:
+        text = value.get("date")
+        if text:
+            key = text[:10]
+            cached = _DATES.get(key)
+            if cached is None:
+                if len(_DATES) > 100_000:
+                    _DATES.clear()
+                cached = _DATES[key] = date.fromisoformat(key)
+            return cached
+    return wonde_date(value)
+
+
+def _fast_utc(value) -> datetime | None:
+    """`wonde_utc` with a fast path for the usual UTC object form (unique per record, so no cache)."""
+    if type(value) is dict and value.get("timezone") == "UTC" and value.get("date"):
+        return datetime.fromisoformat(value["date"]).replace(tzinfo=_UTC)
+    return wonde_utc(value)
+
+
+def normalise_wonde_student(raw: dict, school_urn: str) -> dict:
+    """One Wonde student (ideally with `include=education_details`) → the canonical core record.
+    Without the include the UPN, NC year and dates are None: the include was not granted.
+    Written flat, with fast paths, because it runs once per pupil on every full sync."""
+    get = raw.get
+    education = get("education_details")
+    education = (education.get("data") if education else None) or _EMPTY
+    updated_at = _fast_utc(get("updated_at"))
+    if updated_at is None:
+        raise ValueError(f"Wonde student {get('id')} has no updated_at")
+    forename = get("forename")
+    surname = get("surname")
+    nc_year = education.get("current_nc_year")
+    return {
+        "school_urn": school_urn,
+        "connector": "wonde",
+        "connector_pupil_id": raw["id"],
+        "upi": get("upi"),
+        "mis_id": get("mis_id"),
+        "upn": education.get("upn") or None,
+        "former_upn": education.get("former_upn") or None,
+        "legal_forename": get("legal_forename") or forename,
+        "legal_surname": get("legal_surname") or surname,
+        "forename": forename,
+        "surname": surname,
+        "middle_names": get("middle_names") or None,
+        "date_of_birth": _fast_date(get("date_of_birth")),
+        "sex": _SEX.get(get("gender")),
+        "nc_year": nc_year if nc_year is None or type(nc_year) is str else str(nc_year),
+        "admission_date": _fast_date(education.get("admission_date")),
+        "leaving_date": _fast_date(education.get("leaving_date")),
+        "source_updated_at": updated_at,
+    }
+
+
+_EMPTY: dict = {}
+
+
+def normalise_wonde_school(raw: dict) -> dict:
+    """The school identifiers the pipeline keys on, as strings (Wonde sends `urn` as an int)."""
+    def text(value) -> str | None:
+        return None if value is None or value == "" else str(value)
+
+    return {
+        "connector_school_id": raw["id"],
+        "urn": text(raw.get("urn")),
+        "la_code": text(raw.get("la_code")),
+        "establishment_number": text(raw.get("establishment_number")),
+        "name": raw.get("name"),
+        "phase_of_education": raw.get("phase_of_education"),
+        "mis": raw.get("mis"),
+    }

@@ -1,0 +1,147 @@
+"""Wonde v1.0 client as a Dagster resource: approved schools, permissions, student pages."""
+
+from __future__ import annotations
+
+import base64
+import threading
+from datetime import datetime, timezone
+from typing import Any, Iterator
+from urllib.parse import urlsplit
+
+import requests
+from dagster import ConfigurableResource
+from pydantic import PrivateAttr
+
+from mis_pipeline.connectors.errors import InsecureTransportError, InvalidResponseError
+from mis_pipeline.connectors.http import build_session, check_transport, get_json, same_origin
+
+_LOCAL_LOCK = threading.Lock()
+
+
+def parse_pagination(body: dict) -> dict | None:
+    """`meta.pagination` with types coerced (per_page is a string in older responses), or
+    None when absent: Wonde omits it for small results and the PHP client tolerates no meta."""
+    meta = body.get("meta") or {}
+    pagination = meta.get("pagination") if isinstance(meta, dict) else None
+    if not isinstance(pagination, dict):
+        return None
+    return {
+        "next": pagination.get("next") or None,
+        "previous": pagination.get("previous") or None,
+        "more": bool(pagination.get("more")),
+        "per_page": _as_int(pagination.get("per_page")),
+        "current_page": _as_int(pagination.get("current_page")),
+    }
+
+
+def _as_int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def format_updated_after(moment: datetime) -> str:
+    """`YYYY-MM-DD HH:MM:SS` in UTC; a naive datetime is taken to be UTC already."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+class WondeResource(ConfigurableResource):
+    """Reads one Wonde application's data. Safe to share across threads: each thread gets its
+    own `requests.Session`, because sessions are not documented as thread-safe."""
+
+    api_url: str = "https://api.wonde.com/v1.0"
+    api_token: str
+    per_page: int = 200
+    timeout_seconds: float = 30.0
+    max_retries: int = 5
+    auth_scheme: str = "bearer"  # "bearer" (Wonde's preferred form) or "basic"
+    backoff_factor: float = 0.5
+
+    _local: Any = PrivateAttr(default=None)
+
+    # -- public API ------------------------------------------------------------------------
+    def iter_approved_schools(self) -> Iterator[dict]:
+        for page in self._iter_pages(f"{self._base}/schools", {"per_page": self.per_page}):
+            yield from page
+
+    def get_school(self, school_id: str) -> dict:
+        body = self._get(f"{self._base}/schools/{school_id}", None, school_id)
+        data = body.get("data")
+        if not isinstance(data, dict):
+            raise InvalidResponseError(f"school {school_id}: response has no data object", school_id=school_id)
+        return data
+
+    def get_permissions(self, school_id: str) -> list[dict]:
+        url = f"{self._base}/meta/schools/{school_id}/permissions"
+        return [row for page in self._iter_pages(url, None, school_id) for row in page]
+
+    def iter_student_pages(self, school_id: str, updated_after: datetime | None = None) -> Iterator[list[dict]]:
+        """Student pages with `education_details` (where the UPN lives), streamed one page at a time."""
+        params: dict[str, Any] = {"include": "education_details", "per_page": self.per_page}
+        if updated_after is not None:
+            params["updated_after"] = format_updated_after(updated_after)
+        yield from self._iter_pages(f"{self._base}/schools/{school_id}/students", params, school_id)
+
+    # -- plumbing --------------------------------------------------------------------------
+    @property
+    def _base(self) -> str:
+        return self.api_url.rstrip("/")
+
+    def _iter_pages(self, url: str, params: dict | None, school_id: str | None = None) -> Iterator[list[dict]]:
+        seen: set[str] = set()
+        while url:
+            body = self._get(url, params, school_id)
+            data = body.get("data")
+            if not isinstance(data, list):
+                raise InvalidResponseError(f"expected a data list at {urlsplit(url).path}", school_id=school_id)
+            yield data
+            pagination = parse_pagination(body)
+            url = pagination["next"] if pagination else None
+            params = None  # `next` is opaque and already carries every parameter
+            if url:
+                self._check_next(url, seen, school_id)
+
+    def _check_next(self, url: str, seen: set[str], school_id: str | None) -> None:
+        path = urlsplit(url).path
+        if not same_origin(url, self.api_url):
+            # The session would send our token to whatever host `next` names.
+            raise InsecureTransportError(f"refusing next-page URL on another origin ({path})",
+                                         path=path, school_id=school_id)
+        if url in seen:
+            raise InvalidResponseError(f"pagination loops back to an earlier page at {path}",
+                                       path=path, school_id=school_id)
+        seen.add(url)
+
+    def _get(self, url: str, params: dict | None, school_id: str | None = None) -> dict:
+        check_transport(url)
+        return get_json(self._session(), url, params, timeout=self.timeout_seconds,
+                        attempts=max(1, self.max_retries), backoff=self.backoff_factor, school_id=school_id)
+
+    def _session(self) -> requests.Session:
+        local = self._thread_local()
+        session = getattr(local, "session", None)
+        if session is None:
+            session = build_session(self.max_retries, self.backoff_factor)
+            session.headers["Authorization"] = self._authorization()
+            session.headers["Accept"] = "application/json"
+            local.session = session
+        return session
+
+    def _thread_local(self) -> threading.local:
+        # Created lazily: a threading.local cannot be copied or pickled with the resource config.
+        if self._local is None:
+            with _LOCAL_LOCK:
+                if self._local is None:
+                    self._local = threading.local()
+        return self._local
+
+    def _authorization(self) -> str:
+        scheme = self.auth_scheme.lower()
+        if scheme == "bearer":
+            return f"Bearer {self.api_token}"
+        if scheme == "basic":
+            return "Basic " + base64.b64encode(f"{self.api_token}:".encode()).decode("ascii")
+        raise ValueError(f"auth_scheme must be 'bearer' or 'basic', not {self.auth_scheme!r}")

@@ -1,0 +1,57 @@
+"""The school registry asset: which schools have approved us, and what each has granted."""
+
+
+from concurrent.futures import ThreadPoolExecutor
+
+import dagster as dg
+
+from mis_pipeline.connectors.errors import NotAuthorisedError
+from mis_pipeline.connectors.wonde import WondeResource
+from mis_pipeline.warehouse.resource import WarehouseResource
+
+from .discovery import wonde_school_entry
+from .partitions import SCHOOLS
+from .store import register_approved
+
+OWNERS = ["team:data-engineering"]
+
+
+def _permissions(wonde: WondeResource, school_id: str) -> list[dict]:
+    try:
+        return wonde.get_permissions(school_id)
+    except NotAuthorisedError:
+        return []  # approved but nothing readable: the school grants no data item
+
+
+@dg.asset(
+    key="school_registry",
+    group_name="registry",
+    kinds={"python", "wonde"},
+    owners=OWNERS,
+)
+def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource,
+                    warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Schools that have approved this service at the connector, with the data items each granted.
+
+    Each approved school becomes a `schools` partition keyed by its URN. Schools the connector no
+    longer lists (revoked or withdrawn) stay registered but are marked, so they are not synced and
+    `status` flags them; pending and declined schools are never contacted for data.
+    """
+    approved = list(wonde.iter_approved_schools())
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="permissions") as pool:
+        permissions = list(pool.map(lambda school: _permissions(wonde, str(school["id"])), approved))
+    entries = [wonde_school_entry(school, perms) for school, perms in zip(approved, permissions)]
+    keyed = [entry for entry in entries if entry is not None]
+    gone = register_approved(warehouse.engine(), keyed, connector="wonde")
+
+    existing = set(context.instance.get_dynamic_partitions(SCHOOLS.name))
+    new_keys = sorted({entry.urn for entry in keyed} - existing)
+    if new_keys:
+        context.instance.add_dynamic_partitions(SCHOOLS.name, new_keys)
+    context.log.info(f"{len(keyed)} approved schools; {len(new_keys)} new; {len(gone)} no longer listed")
+    return dg.MaterializeResult(metadata={
+        "approved_schools": len(keyed),
+        "new_partitions": len(new_keys),
+        "no_longer_listed": dg.MetadataValue.json(gone),
+        "without_urn": len(entries) - len(keyed),
+    })

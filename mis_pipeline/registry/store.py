@@ -1,0 +1,85 @@
+"""The school registry in the warehouse: connector schools, their grants and their own settings."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from mis_pipeline.warehouse.engine import is_postgres
+from mis_pipeline.warehouse.schema import schools
+
+
+@dataclass(frozen=True)
+class SchoolEntry:
+    urn: str
+    connector: str
+    connector_school_id: str
+    name: str
+    la_code: str | None
+    establishment_number: str | None
+    phase: str | None
+    granted_items: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RegisteredSchool:
+    urn: str
+    connector: str
+    connector_school_id: str
+    name: str
+    approval_state: str
+    granted_items: tuple[str, ...]
+    sync_mode: str
+    paused: bool
+
+    @property
+    def syncs_automatically(self) -> bool:
+        return self.approval_state == "approved" and self.sync_mode == "automatic" and not self.paused
+
+
+def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str) -> list[str]:
+    """Upsert the connector's approved schools; mark the connector's others as no longer listed.
+
+    Returns the URNs no longer listed (access revoked or withdrawn), so the caller can report them.
+    The school's own settings (sync mode, pause) are never overwritten by discovery.
+    """
+    now = datetime.now(timezone.utc)
+    dialect_insert = pg_insert if is_postgres(engine) else sqlite_insert
+    with engine.begin() as conn:
+        for entry in entries:
+            values = dict(
+                urn=entry.urn, connector=entry.connector, connector_school_id=entry.connector_school_id,
+                name=entry.name, la_code=entry.la_code, establishment_number=entry.establishment_number,
+                phase=entry.phase, approval_state="approved", granted_items=json.dumps(list(entry.granted_items)),
+                first_seen_at=now, updated_at=now,
+            )
+            statement = dialect_insert(schools).values(**values)
+            refreshed = {k: statement.excluded[k] for k in values if k not in ("urn", "first_seen_at")}
+            conn.execute(statement.on_conflict_do_update(index_elements=["urn"], set_=refreshed))
+        listed = {entry.urn for entry in entries}
+        previously = set(conn.execute(select(schools.c.urn).where(
+            schools.c.connector == connector, schools.c.approval_state == "approved")).scalars())
+        gone = sorted(previously - listed)
+        if gone:
+            conn.execute(update(schools).where(schools.c.urn.in_(gone))
+                         .values(approval_state="not_listed", updated_at=now))
+    return gone
+
+
+def list_schools(engine: Engine) -> list[RegisteredSchool]:
+    with engine.connect() as conn:
+        rows = conn.execute(select(schools).order_by(schools.c.urn)).mappings().all()
+    return [
+        RegisteredSchool(
+            urn=row["urn"], connector=row["connector"], connector_school_id=row["connector_school_id"],
+            name=row["name"], approval_state=row["approval_state"],
+            granted_items=tuple(json.loads(row["granted_items"])), sync_mode=row["sync_mode"],
+            paused=bool(row["paused"]),
+        )
+        for row in rows
+    ]

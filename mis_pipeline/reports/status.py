@@ -1,0 +1,66 @@
+"""Per-school status for operators: what is held, what is waiting, when it last synced."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine, func, select
+
+from mis_pipeline.registry.store import list_schools
+from mis_pipeline.warehouse.schema import pupils, quarantine, sync_state
+
+
+def _counts_by_school(engine: Engine, table, *where) -> dict[str, int]:
+    with engine.connect() as conn:
+        query = select(table.c.school_urn, func.count()).where(*where).group_by(table.c.school_urn)
+        return dict(conn.execute(query).all())
+
+
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+
+
+def school_status(engine: Engine) -> list[dict]:
+    """One entry per registered school, in URN order (the `status --json` document's `schools`)."""
+    held = _counts_by_school(engine, pupils)
+    quarantined = _counts_by_school(engine, quarantine)
+    with engine.connect() as conn:
+        state = {row.school_urn: row for row in conn.execute(
+            select(sync_state).where(sync_state.c.dataset == "pupils"))}
+    entries = []
+    for school in list_schools(engine):
+        sync = state.get(school.urn)
+        entries.append({
+            "urn": school.urn,
+            "name": school.name,
+            "connector": school.connector,
+            "approval": school.approval_state,
+            "sync_mode": school.sync_mode,
+            "paused": school.paused,
+            "granted": list(school.granted_items),
+            "last_sync": _iso(sync.last_sync_at) if sync else None,
+            "cursor": sync.cursor if sync else None,
+            "counts": {
+                "pupils": held.get(school.urn, 0),
+                "quarantined": quarantined.get(school.urn, 0),
+                # Every sync applies its changes at once in this version; nothing waits.
+                "pending_changes": 0,
+            },
+        })
+    return entries
+
+
+def render_table(entries: list[dict]) -> str:
+    header = f"{'URN':<8} {'school':<32} {'conn':<6} {'mode':<9} {'state':<10} {'pupils':>7} {'quar':>5}  last sync"
+    lines = [header, "-" * len(header)]
+    for e in entries:
+        state = "paused" if e["paused"] else e["approval"]
+        lines.append(
+            f"{e['urn']:<8} {e['name'][:32]:<32} {e['connector']:<6} {e['sync_mode']:<9} {state:<10} "
+            f"{e['counts']['pupils']:>7} {e['counts']['quarantined']:>5}  {e['last_sync'] or 'never'}"
+        )
+    if not entries:
+        lines.append("(no schools registered yet: run `mis-pipeline sync`)")
+    return "\n".join(lines)

@@ -1,0 +1,257 @@
+"""A deterministic synthetic population of schools and pupils: the simulator's ground truth.
+
+Pure data, no HTTP. Everything comes from one `random.Random(seed)` and fixed dates, never the
+wall clock, so a seed always builds the same population and tests can compare against it.
+"""
+
+from __future__ import annotations
+
+import gc
+import random
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+
+from mis_pipeline.lib.upn import CHECK_ALPHABET, make_temporary_upn, make_upn
+from mis_pipeline.simulator import names
+
+ACADEMIC_YEAR = 2026  # the simulated "now" is autumn term 2026/27
+CLOCK_START = datetime(2026, 9, 1, tzinfo=timezone.utc)
+CLOCK_SECONDS = 61 * 86400  # created_at/updated_at fall in Sep-Oct 2026
+LA_CODES = ("201", "210", "213", "330", "336", "371", "380", "800", "812", "856", "873", "919", "925", "937")
+MIS_NAMES = ("SIMS", "Arbor", "Bromcom")
+OPTIONAL_PERMISSIONS = ("students.extended.read", "attendance.read", "assessment.read", "groups.read")
+ALL_PERMISSIONS = ("students.read",) + OPTIONAL_PERMISSIONS
+
+_EARLY_YEARS = {"N1": -2, "N2": -1, "R": 0}
+PRIMARY_YEARS = ("R", "1", "2", "3", "4", "5", "6")
+# (phase_of_education, statutory low age, statutory high age, NC years offered)
+PROFILES = (
+    ("PRIMARY", 4, 11, PRIMARY_YEARS),
+    ("SECONDARY", 11, 16, ("7", "8", "9", "10", "11")),
+    ("SECONDARY", 11, 18, ("7", "8", "9", "10", "11", "12", "13")),
+    ("PRIMARY", 3, 11, ("N2",) + PRIMARY_YEARS),
+    ("ALL THROUGH", 4, 18, PRIMARY_YEARS + ("7", "8", "9", "10", "11", "12", "13")),
+)
+PROFILE_WEIGHTS = (6, 2, 2, 2, 1)  # primaries dominate, as in England
+
+
+@dataclass(slots=True)
+class Pupil:
+    id: str
+    upi: str
+    mis_id: str
+    legal_forename: str
+    legal_surname: str
+    forename: str
+    surname: str
+    middle_names: str | None
+    gender: str  # "MALE" | "FEMALE", as Wonde spells it
+    date_of_birth: date
+    current_nc_year: str
+    upn: str
+    former_upn: str | None
+    admission_date: date
+    leaving_date: date | None
+    created_at: datetime  # aware UTC
+    updated_at: datetime  # aware UTC
+
+
+@dataclass(slots=True)
+class School:
+    id: str
+    urn: str
+    la_code: str
+    establishment_number: str
+    name: str
+    phase_of_education: str
+    statutory_low_age: int
+    statutory_high_age: int
+    mis: str
+    approval: str  # "approved" | "pending" | "revoked"
+    permissions: dict[str, bool]  # permission identity -> granted
+    nc_years: tuple[str, ...]
+    pupils: list[Pupil] = field(default_factory=list)
+
+    @property
+    def approved(self) -> bool:
+        return self.approval == "approved"
+
+
+@dataclass
+class Population:
+    seed: int
+    schools: list[School]
+
+    def approved_schools(self) -> list[School]:
+        return [school for school in self.schools if school.approved]
+
+    def schools_in_state(self, approval: str) -> list[School]:
+        return [school for school in self.schools if school.approval == approval]
+
+    def school_by_id(self, school_id: str) -> School | None:
+        return next((school for school in self.schools if school.id == school_id), None)
+
+
+def approval_for(index: int) -> str:
+    """Fixed by position, not by the RNG, so tests know which schools are pending or revoked."""
+    if index % 11 == 10:
+        return "revoked"
+    if index % 7 == 6:
+        return "pending"
+    return "approved"
+
+
+def nc_year_number(nc_year: str) -> int:
+    """R is Year 0 and N2 is Year -1 (domain.md §1.5), so birth-date arithmetic stays uniform."""
+    return _EARLY_YEARS[nc_year] if nc_year in _EARLY_YEARS else int(nc_year)
+
+
+def birth_window(nc_year: str, academic_year: int = ACADEMIC_YEAR) -> tuple[date, date]:
+    """domain.md §2.1: NC year N in the year from 1 Sep Y ⇒ born 1 Sep (Y−N−5) .. 31 Aug (Y−N−4)."""
+    n = nc_year_number(nc_year)
+    return date(academic_year - n - 5, 9, 1), date(academic_year - n - 4, 8, 31)
+
+
+class _Builder:
+    """Draws everything from one RNG. Picks use `rng.random()` arithmetic rather than
+    `choice`/`randrange` because it is several times faster and 200k pupils must build in < 3 s."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
+        self.last_id = 1_000_000_000 + self.below(1_000_000_000)  # 10 digits for ~200k+ ids
+        self.used_upns: set[str] = set()
+        self.upn_prefixes: dict[tuple[str, str, int], tuple[str, int]] = {}
+
+    def below(self, n: int) -> int:
+        return int(self.rng.random() * n)
+
+    def pick(self, options):
+        return options[int(self.rng.random() * len(options))]
+
+    def wonde_id(self) -> str:
+        # Strictly increasing with random gaps: unique without a lookup, yet not sequential.
+        self.last_id += 1 + self.below(40_000)
+        return f"A{self.last_id}"
+
+    def school(self, index: int) -> School:
+        profile = PROFILES[index] if index < len(PROFILES) else self.rng.choices(PROFILES, PROFILE_WEIGHTS)[0]
+        phase, low, high, years = profile
+        approval = approval_for(index)
+        kind = self.pick(names.SCHOOL_KINDS[phase])
+        return School(
+            id=self.wonde_id(),
+            urn=str(100000 + 37 * index + self.below(37)),
+            la_code=self.pick(LA_CODES),
+            # Unique per index, so (LA, establishment) and hence the UPNs it issues never clash.
+            establishment_number=str((2000 if phase == "PRIMARY" else 4000) + index),
+            name=f"{self.pick(names.SCHOOL_PLACES)} {kind}",
+            phase_of_education=phase,
+            statutory_low_age=low,
+            statutory_high_age=high,
+            mis=self.pick(MIS_NAMES),
+            approval=approval,
+            permissions=self.permissions(index, approval),
+            nc_years=years,
+        )
+
+    def permissions(self, index: int, approval: str) -> dict[str, bool]:
+        granted = approval == "approved"
+        # Optional grants are withheld in a fixed pattern so tests can find a school lacking one.
+        return {
+            identity: granted and (identity == "students.read" or (index + position) % 5 != 0)
+            for position, identity in enumerate(ALL_PERMISSIONS)
+        }
+
+    def names_for(self, male: bool) -> tuple[str, str, str | None, str, str]:
+        random_ = self.rng.random
+        pick = self.pick
+        common = names.MALE_FORENAMES if male else names.FEMALE_FORENAMES
+        unusual = names.NON_ASCII_MALE_FORENAMES if male else names.NON_ASCII_FEMALE_FORENAMES
+        legal_forename = pick(unusual if random_() < 0.12 else common)
+        legal_surname = pick(names.UNUSUAL_SURNAMES if random_() < 0.12 else names.SURNAMES)
+        middle = pick(common) if random_() < 0.6 else None
+        forename = names.PREFERRED_FORMS.get(legal_forename, legal_forename) if random_() < 0.5 else legal_forename
+        surname = f"{legal_surname}-{pick(names.SURNAMES)}" if random_() < 0.03 else legal_surname
+        return legal_forename, legal_surname, middle, forename, surname
+
+    def upn(self, school: School, issue_year: int, serial: int) -> str:
+        if self.rng.random() < 0.02:
+            upn = make_temporary_upn(school.la_code, school.establishment_number, issue_year, serial)
+        else:
+            upn = self.permanent_upn(school, issue_year, serial)
+        while upn in self.used_upns:  # only reachable with >1000 pupils in one cohort
+            serial += 1000
+            upn = make_upn(school.la_code, school.establishment_number, issue_year + serial // 1000, serial)
+        self.used_upns.add(upn)
+        return upn
+
+    def permanent_upn(self, school: School, issue_year: int, serial: int) -> str:
+        """Same result as `make_upn`, with the weighted sum of the fixed 9-digit prefix cached:
+        `make_upn` per pupil alone would cost a third of the 3 s build budget."""
+        key = (school.la_code, school.establishment_number, issue_year)
+        cached = self.upn_prefixes.get(key)
+        if cached is None:
+            prefix = make_upn(*key, 0)[1:10]
+            cached = self.upn_prefixes[key] = (prefix, sum(w * int(c) for w, c in enumerate(prefix, 2)))
+        prefix, prefix_sum = cached
+        serial %= 1000
+        total = prefix_sum + 11 * (serial // 100) + 12 * (serial // 10 % 10) + 13 * (serial % 10)
+        return f"{CHECK_ALPHABET[total % 23]}{prefix}{serial:03d}"
+
+    def pupil(self, school: School, k: int, mis_base: int, serials: dict[int, int]) -> Pupil:
+        random_ = self.rng.random
+        nc_year = school.nc_years[k % len(school.nc_years)]
+        number = nc_year_number(nc_year)
+        years_here = number - nc_year_number(school.nc_years[0])
+        if years_here and random_() < 0.15:  # a mid-phase joiner
+            years_here = self.below(years_here)
+        born_from = date(ACADEMIC_YEAR - number - 5, 9, 1).toordinal()
+        issue_year = ACADEMIC_YEAR - max(number, 0)
+        serials[issue_year] = serial = serials.get(issue_year, 0) + 1
+        male = random_() < 0.5
+        legal_forename, legal_surname, middle, forename, surname = self.names_for(male)
+        created = self.below(CLOCK_SECONDS - 86400)
+        updated = created + self.below(CLOCK_SECONDS - created)
+        return Pupil(
+            id=self.wonde_id(),
+            upi=f"{self.rng.getrandbits(128):032x}",
+            mis_id=str(mis_base + k),
+            legal_forename=legal_forename,
+            legal_surname=legal_surname,
+            forename=forename,
+            surname=surname,
+            middle_names=middle,
+            gender="MALE" if male else "FEMALE",
+            # 365 days from 1 Sep always stays inside the window, even across a 29 Feb.
+            date_of_birth=date.fromordinal(born_from + self.below(365)),
+            current_nc_year=nc_year,
+            upn=self.upn(school, issue_year, serial),
+            former_upn=None,
+            admission_date=date(ACADEMIC_YEAR - years_here, 9, 1 + self.below(7)),
+            leaving_date=None,
+            created_at=CLOCK_START + timedelta(seconds=created),
+            updated_at=CLOCK_START + timedelta(seconds=updated),
+        )
+
+    def pupils(self, school: School, count: int) -> list[Pupil]:
+        mis_base = 1000 + self.below(89000)
+        serials: dict[int, int] = {}
+        return [self.pupil(school, k, mis_base, serials) for k in range(count)]
+
+
+def build_population(seed: int, schools: int, pupils_per_school: int) -> Population:
+    """`schools` schools of `pupils_per_school` pupils each; identical output for an identical seed."""
+    builder = _Builder(seed)
+    built = []
+    # Hundreds of thousands of new objects trigger repeated cyclic-GC passes that find nothing.
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        for index in range(schools):
+            school = builder.school(index)
+            school.pupils = builder.pupils(school, pupils_per_school)
+            built.append(school)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return Population(seed=seed, schools=built)

@@ -1,0 +1,295 @@
+"""The Wonde v1.0 API over a `Population`, rendering the real response shapes (connectors.md §1, §3).
+
+Transport-free: `WondeApi.handle(...)` maps a request to (status, headers, body bytes), so the
+HTTP server stays a thin shell and a second API (XoD) can sit beside it. Choices that the
+reference marks as guesses are noted where they are made.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+from collections import OrderedDict
+from datetime import date, datetime, timezone
+from urllib.parse import parse_qsl, urlencode
+
+from mis_pipeline.simulator.population import Population, Pupil, School
+
+PREFIX = "/v1.0/"
+DEFAULT_PER_PAGE = 50
+MAX_PER_PAGE = 200  # the real per-endpoint cap is unpublished; clamp silently (connectors.md §1.5)
+STUDENT_INCLUDES = [
+    "classes", "education_details", "contact_details", "contacts", "contacts.contact_details",
+    "year", "groups", "results", "extended_details",
+]
+PERMISSION_NAMES = {
+    "students.read": ("Students", "Students"),
+    "students.extended.read": ("Students extended details", "Students"),
+    "attendance.read": ("Attendance", "Attendance"),
+    "assessment.read": ("Assessment", "Assessment"),
+    "groups.read": ("Groups", "Groups"),
+}
+JSON_HEADERS = {"Content-Type": "application/json"}
+PAGE_CACHE_SIZE = 256  # whole pages; pupil fragments are cached separately
+
+Response = tuple[int, dict[str, str], bytes]
+
+
+def to_json(payload: object) -> bytes:
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def php_datetime(value: datetime | date | None, zone: str = "UTC") -> dict | None:
+    """PHP's DateTime JSON form, the only form seen in a recorded real response."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        text = value.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")
+    else:
+        text = f"{value.isoformat()} 00:00:00.000000"
+    return {"date": text, "timezone_type": 3, "timezone": zone}
+
+
+def error(status: int, message: str) -> Response:
+    # Laravel-style bodies are a guess (connectors.md §1.7); clients branch on status only.
+    return status, dict(JSON_HEADERS), to_json({"error": message})
+
+
+def parse_filter_time(text: str) -> datetime:
+    """`YYYY-MM-DD` or `YYYY-MM-DD HH:MM:SS`, read as UTC."""
+    if len(text) == 10:
+        return datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
+
+
+def render_school(school: School) -> dict:
+    return {
+        "id": school.id,
+        "name": school.name,
+        "establishment_number": school.establishment_number,
+        "urn": int(school.urn),  # an integer in the real fixture (connectors.md §1.4)
+        "phase_of_education": school.phase_of_education,
+        "la_code": school.la_code,
+        "timezone": "Europe/London",
+        "mis": school.mis,
+        "address": {
+            "address_line_1": f"1 {school.name.split()[0]} Road", "address_line_2": None,
+            "address_town": "Exampleton", "address_postcode": "CB8 7SG",
+            "address_country": {"code": "GBR", "name": "England"},
+        },
+        "region": {
+            "code": "GBR", "domain": "api.wonde.com",
+            "school_url": f"https://api.wonde.com/v1.0/schools/{school.id}",
+            "identifiers": {"la_code": school.la_code, "establishment_number": school.establishment_number,
+                            "urn": int(school.urn)},
+        },
+    }
+
+
+def render_permissions(school: School) -> list[dict]:
+    rows = []
+    for identity, granted in school.permissions.items():
+        name, group = PERMISSION_NAMES.get(identity, (identity, "Other"))
+        rows.append({
+            "identity": identity, "name": name, "description": f"Read access to {name.lower()}",
+            "parent": None, "group": group,
+            "active_from": php_datetime(datetime(2026, 9, 1, tzinfo=timezone.utc)),
+            "optional": identity != "students.read", "approved": granted, "audited": granted,
+            "declined": not granted and school.approved,
+        })
+    return rows
+
+
+def render_student(pupil: Pupil, with_education: bool) -> dict:
+    record = {
+        "id": pupil.id, "upi": pupil.upi, "mis_id": pupil.mis_id,
+        "initials": pupil.forename[:1] + pupil.surname[:1], "title": None,
+        "surname": pupil.surname, "forename": pupil.forename, "middle_names": pupil.middle_names,
+        "legal_surname": pupil.legal_surname, "legal_forename": pupil.legal_forename,
+        "gender": pupil.gender, "gender_identity": None,
+        "date_of_birth": php_datetime(pupil.date_of_birth, "Europe/London"),
+        "restored_at": None,
+        "created_at": php_datetime(pupil.created_at), "updated_at": php_datetime(pupil.updated_at),
+    }
+    if with_education:  # the UPN and NC year exist only inside this include (connectors.md §1.4)
+        record["education_details"] = {"data": {
+            "admission_number": pupil.mis_id.zfill(6), "upn": pupil.upn, "former_upn": pupil.former_upn,
+            "local_upn": None, "learner_number": None, "current_nc_year": pupil.current_nc_year,
+            "part_time": False, "part_time_rate": None,
+            "admission_date": php_datetime(pupil.admission_date, "Europe/London"),
+            "leaving_date": php_datetime(pupil.leaving_date, "Europe/London"),
+        }}
+    return record
+
+
+class WondeApi:
+    """Handles `/v1.0/...` requests for one population and one application token."""
+
+    def __init__(self, population: Population, token: str) -> None:
+        self.population = population
+        self.token = token
+        self._lock = threading.Lock()
+        self._pages: OrderedDict[tuple, Response] = OrderedDict()
+        self._fragments: dict[tuple[str, bool], bytes] = {}
+
+    def invalidate_cache(self) -> None:
+        """Call after mutating the population, so changed pupils are re-rendered."""
+        with self._lock:
+            self._pages.clear()
+            self._fragments.clear()
+
+    def authorised(self, authorization: str | None) -> bool:
+        if not authorization:
+            return False
+        scheme, _, credential = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return credential.strip() == self.token
+        if scheme.lower() == "basic":  # `curl -u <token>:`, as the official PHP client sends it
+            try:
+                user, _, _ = base64.b64decode(credential.strip(), validate=True).decode("utf-8").partition(":")
+            except ValueError:
+                return False
+            return user == self.token
+        return False
+
+    def handle(self, method: str, host: str, path: str, query: str, authorization: str | None) -> Response:
+        if not self.authorised(authorization):
+            return error(401, "Unauthenticated.")
+        if method != "GET":
+            return error(405, "Method Not Allowed")
+        params = parse_qsl(query, keep_blank_values=True)
+        key = (host, path, tuple(sorted(params)))
+        with self._lock:
+            cached = self._pages.get(key)
+            if cached is not None:
+                self._pages.move_to_end(key)
+                return cached
+        response = self.route(host, path, params)
+        if response[0] == 200:
+            with self._lock:
+                self._pages[key] = response
+                if len(self._pages) > PAGE_CACHE_SIZE:
+                    self._pages.popitem(last=False)
+        return response
+
+    def route(self, host: str, path: str, params: list[tuple[str, str]]) -> Response:
+        parts = path[len(PREFIX):].strip("/").split("/")
+        if parts == ["schools"]:
+            return self.listing(host, path, params, self.population.approved_schools())
+        if len(parts) == 2 and parts[0] == "schools" and parts[1] in ("pending", "revoked", "audited", "declined"):
+            return self.listing(host, path, params, self.population.schools_in_state(parts[1]))
+        if len(parts) >= 2 and parts[0] == "schools":
+            return self.school_route(host, path, params, parts[1], parts[2:])
+        if len(parts) == 4 and parts[:2] == ["meta", "schools"] and parts[3] == "permissions":
+            school = self.population.school_by_id(parts[2])
+            if school is None:
+                return error(404, "School not found")
+            return 200, dict(JSON_HEADERS), to_json({"data": render_permissions(school)})
+        return error(404, "Not Found")
+
+    def school_route(self, host: str, path: str, params, school_id: str, rest: list[str]) -> Response:
+        school = self.population.school_by_id(school_id)
+        if school is None:
+            return error(404, "School not found")
+        if not rest:
+            # School metadata is visible in every state (it appears in schools/pending too).
+            return 200, dict(JSON_HEADERS), to_json({"data": render_school(school), "meta": {"includes": ["cbds"]}})
+        if rest != ["students"]:
+            return error(404, "Not Found")
+        if not school.approved:
+            return error(403, "This school has not approved access for this application.")
+        if not school.permissions.get("students.read"):
+            return error(403, "This application does not have the students.read permission.")
+        return self.students(host, path, params, school)
+
+    def listing(self, host: str, path: str, params, schools: list[School]) -> Response:
+        page = self.paginate(host, path, params, len(schools))
+        chunk = [render_school(school) for school in schools[page.start:page.stop]]
+        return 200, dict(JSON_HEADERS), to_json({"data": chunk, "meta": page.meta(["cbds"])})
+
+    def students(self, host: str, path: str, params, school: School) -> Response:
+        try:
+            pupils = filter_updated(school.pupils, dict(params))
+        except ValueError:
+            return error(422, "The updated_after/updated_before value is not a valid date.")
+        includes = {name.strip() for value in _values(params, "include") for name in value.split(",")}
+        with_education = "education_details" in includes
+        page = self.paginate(host, path, params, len(pupils))
+        rows = b",".join(self.fragment(pupil, with_education) for pupil in pupils[page.start:page.stop])
+        meta = to_json(page.meta(STUDENT_INCLUDES))
+        return 200, dict(JSON_HEADERS), b'{"data":[' + rows + b'],"meta":' + meta + b"}"
+
+    def fragment(self, pupil: Pupil, with_education: bool) -> bytes:
+        key = (pupil.id, with_education)
+        rendered = self._fragments.get(key)
+        if rendered is None:
+            rendered = self._fragments[key] = to_json(render_student(pupil, with_education))
+        return rendered
+
+    def paginate(self, host: str, path: str, params, total: int) -> "Page":
+        return Page.of(host, path, params, total)
+
+
+def _values(params, name: str) -> list[str]:
+    return [value for key, value in params if key == name]
+
+
+def filter_updated(pupils: list[Pupil], params: dict[str, str]) -> list[Pupil]:
+    """Strict comparisons on updated_at (connectors.md §3.3)."""
+    after, before = params.get("updated_after"), params.get("updated_before")
+    if after:
+        after_time = parse_filter_time(after)
+        pupils = [pupil for pupil in pupils if pupil.updated_at > after_time]
+    if before:
+        before_time = parse_filter_time(before)
+        pupils = [pupil for pupil in pupils if pupil.updated_at < before_time]
+    return pupils
+
+
+class Page:
+    """Wonde's page-number pagination, quirks included (connectors.md §1.5, §3.2)."""
+
+    def __init__(self, host, path, params, per_page, per_page_echo, number, total, show) -> None:
+        self.host, self.path, self.params = host, path, params
+        self.per_page, self.per_page_echo, self.number = per_page, per_page_echo, number
+        self.start = (number - 1) * per_page
+        self.stop = self.start + per_page
+        self.more = self.stop < total
+        self.show = show
+
+    @classmethod
+    def of(cls, host: str, path: str, params, total: int) -> "Page":
+        sent = _values(params, "per_page")
+        per_page, echo = DEFAULT_PER_PAGE, DEFAULT_PER_PAGE
+        if sent:
+            per_page = min(max(_int(sent[-1], DEFAULT_PER_PAGE), 1), MAX_PER_PAGE)
+            # The 2016 recording echoes the query's string; echo the clamped value when clamped.
+            echo = sent[-1] if str(per_page) == sent[-1] else str(per_page)
+        number = max(_int((_values(params, "page") or ["1"])[-1], 1), 1)
+        # "If the response contains 50 objects or fewer, no pagination object will be returned".
+        show = bool(sent) or total > DEFAULT_PER_PAGE
+        return cls(host, path, params, per_page, echo, number, total, show)
+
+    def url(self, number: int) -> str:
+        # Keep every original parameter in order; commas stay literal as in the real `next`.
+        kept = [(key, value) for key, value in self.params if key != "page"] + [("page", str(number))]
+        return f"http://{self.host}{self.path}?{urlencode(kept, safe=',:')}"
+
+    def meta(self, includes: list[str]) -> dict:
+        meta: dict = {}
+        if self.show:
+            meta["pagination"] = {
+                "next": self.url(self.number + 1) if self.more else None,
+                "previous": self.url(self.number - 1) if self.number > 1 else None,
+                "more": self.more, "per_page": self.per_page_echo, "current_page": self.number,
+            }
+        meta["includes"] = includes
+        return meta
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        return default

@@ -1,0 +1,105 @@
+"""Launch discovery and sync runs on an instance, the way the CLI and tests do.
+
+Runs execute in this process (no daemon needed) but are recorded on the instance, so they appear
+in the Dagster UI with their events, metadata and checks. Many schools share one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from mis_pipeline.registry.partitions import SCHOOLS
+from mis_pipeline.registry.store import list_schools
+from mis_pipeline.warehouse.engine import get_engine
+
+from .batching import contiguous_ranges
+from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
+
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+
+
+class SyncRefused(Exception):
+    """The request cannot be run as asked (unknown or unsyncable school)."""
+
+
+@dataclass
+class SyncSummary:
+    success: bool = True
+    lines: list[str] = field(default_factory=list)
+    failure_reason: str = ""
+    run_ids: list[str] = field(default_factory=list)
+
+
+def _definitions() -> dg.Definitions:
+    from mis_pipeline.definitions import defs
+
+    return defs
+
+
+def _failure_reason(result) -> str:
+    for event in result.all_events:
+        if event.is_step_failure or event.is_run_failure:
+            error = event.step_failure_data.error if event.is_step_failure else None
+            if error is not None:
+                return error.message.strip().splitlines()[0]
+    return "the run failed"
+
+
+def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
+             max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
+    """Discover schools, then sync the requested ones (default: every automatic, unpaused school)."""
+    defs = _definitions()
+    summary = SyncSummary()
+    discovery = defs.resolve_job_def(DISCOVER_SCHOOLS_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    summary.run_ids.append(discovery.run_id)
+    if not discovery.success:
+        return SyncSummary(False, [], f"school discovery failed: {_failure_reason(discovery)}", summary.run_ids)
+
+    targets = _targets(requested)
+    ordered = instance.get_dynamic_partitions(SCHOOLS.name)
+    config = {"ops": {"sync_core_pupils": {"config": {"max_workers": max_workers}}}}
+    for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
+        result = defs.resolve_job_def(SYNC_SCHOOLS_JOB).execute_in_process(
+            instance=instance, run_config=config, tags={RANGE_START: start, RANGE_END: end},
+            raise_on_error=False)
+        summary.run_ids.append(result.run_id)
+        summary.lines.extend(_school_lines(result))
+        if not result.success:
+            summary.success = False
+            summary.failure_reason = f"sync run {result.run_id} failed: {_failure_reason(result)}"
+    if not targets:
+        summary.lines.append("no schools to sync")
+    return summary
+
+
+def _targets(requested: list[str] | None) -> set[str]:
+    registry = {school.urn: school for school in list_schools(get_engine())}
+    if not requested:
+        return {urn for urn, school in registry.items() if school.syncs_automatically}
+    for urn in requested:
+        school = registry.get(urn)
+        if school is None:
+            raise SyncRefused(f"school {urn} is not registered: no approved connector school has that URN")
+        if school.paused:
+            raise SyncRefused(f"school {urn} is paused (collection stopped by the school); resume it first")
+        if school.approval_state != "approved":
+            raise SyncRefused(f"school {urn} is no longer approved at its connector")
+    return set(requested)
+
+
+def _school_lines(result) -> list[str]:
+    lines = []
+    for event in result.get_asset_materialization_events():
+        materialization = event.event_specific_data.materialization
+        if materialization.asset_key.path != ["pupils"]:
+            continue
+        for urn, counts in sorted(materialization.metadata["per_school"].value.items()):
+            if "status" in counts:
+                lines.append(f"{urn}: {counts['status']}")
+            else:
+                lines.append(f"{urn}: {counts['mode']} sync, {counts['fetched']} fetched, "
+                             f"{counts['inserted']} new, {counts['updated']} updated, "
+                             f"{counts['unchanged']} unchanged, {counts['quarantined']} quarantined")
+    return lines

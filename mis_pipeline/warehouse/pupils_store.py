@@ -1,0 +1,154 @@
+"""Write one school's core pupil records, quarantine, cursor and sync log in one transaction.
+
+Because the cursor commits with the rows it covers, a crash at any point leaves either the old
+state or the new one, and a rerun converges on the same result as an uninterrupted sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from data_contracts import PUPILS, Rejection
+
+from .bulk import drop_stage, stage_rows
+from .engine import is_postgres
+from .schema import pupils, quarantine, sync_log, sync_state
+
+RECORD_COLUMNS = PUPILS.column_names
+STORED_COLUMNS = (*RECORD_COLUMNS, "row_hash", "first_synced_at", "last_changed_at", "last_run_id")
+_UPDATED_ON_CHANGE = tuple(c for c in STORED_COLUMNS if c not in ("pupil_key", "first_synced_at"))
+
+
+@dataclass(frozen=True)
+class SchoolSync:
+    """What one school's sync fetched and what it did with it (counts only)."""
+
+    school_urn: str
+    dataset: str
+    mode: str  # full | incremental
+    cursor: str | None
+    started_at: datetime
+    fetched: int
+    good: list[dict]
+    rejected: list[Rejection]
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+
+
+def row_hash(record: dict) -> str:
+    """A digest of the record's values, so unchanged rows are recognised without column compares."""
+    material = repr(tuple(record[column] for column in RECORD_COLUMNS if column != "source_updated_at"))
+    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+
+
+def write_school_sync(engine: Engine, sync: SchoolSync, run_id: str | None) -> SyncCounts:
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        inserted, updated = _upsert_pupils(conn, sync.good, run_id, now)
+        _replace_quarantine(conn, sync, run_id, now)
+        _save_cursor(conn, sync, run_id, now)
+        counts = SyncCounts(sync.fetched, inserted, updated, len(sync.good) - inserted - updated,
+                            len(sync.rejected))
+        conn.execute(insert(sync_log).values(
+            run_id=run_id, school_urn=sync.school_urn, dataset=sync.dataset, mode=sync.mode,
+            started_at=sync.started_at, finished_at=now, fetched=counts.fetched,
+            inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged,
+            quarantined=counts.quarantined,
+        ))
+    return counts
+
+
+def _upsert_pupils(conn: Connection, records: list[dict], run_id: str | None, now: datetime) -> tuple[int, int]:
+    if not records:
+        return 0, 0
+    rows = (
+        (*(record[c] for c in RECORD_COLUMNS), row_hash(record), now, now, run_id) for record in records
+    )
+    stage = stage_rows(conn, pupils, STORED_COLUMNS, rows)
+    inserted = conn.execute(text(
+        f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
+        f"(SELECT 1 FROM pupils p WHERE p.pupil_key = s.pupil_key)")).scalar_one()
+    updated = conn.execute(text(
+        f"SELECT count(*) FROM {stage} s JOIN pupils p ON p.pupil_key = s.pupil_key "
+        f"WHERE p.row_hash <> s.row_hash")).scalar_one()
+    columns = ", ".join(STORED_COLUMNS)
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED_ON_CHANGE)
+    conn.execute(text(
+        f"INSERT INTO pupils ({columns}) SELECT {columns} FROM {stage} WHERE true "
+        f"ON CONFLICT (pupil_key) DO UPDATE SET {assignments} "
+        f"WHERE pupils.row_hash <> excluded.row_hash"))
+    drop_stage(conn, stage)
+    return inserted, updated
+
+
+def _replace_quarantine(conn: Connection, sync: SchoolSync, run_id: str | None, now: datetime) -> None:
+    """A full sync replaces the school's quarantine; an incremental one replaces what it re-fetched.
+
+    Either way a record that now arrives good leaves quarantine.
+    """
+    scope = and_(quarantine.c.school_urn == sync.school_urn, quarantine.c.dataset == sync.dataset)
+    if sync.mode == "full":
+        conn.execute(delete(quarantine).where(scope))
+    else:
+        refs = [r["connector_pupil_id"] for r in sync.good] + [r.record.get("connector_pupil_id") for r in sync.rejected]
+        for chunk in _chunks(refs, 500):
+            conn.execute(delete(quarantine).where(scope, quarantine.c.record_ref.in_(chunk)))
+    if sync.rejected:
+        conn.execute(insert(quarantine), [
+            dict(school_urn=sync.school_urn, dataset=sync.dataset, record_ref=_record_ref(r.record, i),
+                 rule=r.rule, payload=json.dumps(r.record, default=str, ensure_ascii=False),
+                 run_id=run_id, quarantined_at=now)
+            for i, r in enumerate(_last_per_ref(sync.rejected))
+        ])
+
+
+def _record_ref(record: dict, index: int) -> str:
+    return str(record.get("connector_pupil_id") or f"unidentified-{index}")[:64]
+
+
+def _last_per_ref(rejected: list[Rejection]) -> list[Rejection]:
+    by_ref: dict[str, Rejection] = {}
+    for index, rejection in enumerate(rejected):
+        by_ref[_record_ref(rejection.record, index)] = rejection
+    return list(by_ref.values())
+
+
+def _save_cursor(conn: Connection, sync: SchoolSync, run_id: str | None, now: datetime) -> None:
+    values = dict(school_urn=sync.school_urn, dataset=sync.dataset, cursor=sync.cursor,
+                  last_sync_at=now, last_run_id=run_id)
+    if sync.mode == "full":
+        values["last_full_sync_at"] = now
+    dialect_insert = pg_insert if is_postgres(conn.engine) else sqlite_insert
+    statement = dialect_insert(sync_state).values(**values)
+    update = {k: statement.excluded[k] for k in values if k not in ("school_urn", "dataset")}
+    conn.execute(statement.on_conflict_do_update(index_elements=["school_urn", "dataset"], set_=update))
+
+
+def read_cursor(engine: Engine, school_urn: str, dataset: str) -> str | None:
+    with engine.connect() as conn:
+        return conn.execute(select(sync_state.c.cursor).where(
+            sync_state.c.school_urn == school_urn, sync_state.c.dataset == dataset)).scalar_one_or_none()
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def count_pupils(engine: Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(pupils.c.school_urn, func.count()).group_by(pupils.c.school_urn)).all())

@@ -1,0 +1,93 @@
+"""The warehouse tables (SQLAlchemy Core). Alembic migrations create them; tests check they agree."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+)
+
+metadata = MetaData()
+
+schools = Table(
+    "schools", metadata,
+    Column("urn", String(8), primary_key=True),
+    Column("connector", String(16), nullable=False),
+    Column("connector_school_id", String(64), nullable=False),
+    Column("name", Text, nullable=False),
+    Column("la_code", String(3)),
+    Column("establishment_number", String(4)),
+    Column("phase", String(40)),
+    Column("approval_state", String(16), nullable=False),  # approved | not_listed
+    Column("granted_items", Text, nullable=False, server_default="[]"),  # JSON list of scopes
+    Column("sync_mode", String(16), nullable=False, server_default="automatic"),
+    Column("paused", Boolean, nullable=False, server_default="0"),
+    Column("first_seen_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("connector", "connector_school_id", name="uq_schools_connector_id"),
+)
+
+sync_state = Table(
+    "sync_state", metadata,
+    Column("school_urn", String(8), primary_key=True),
+    Column("dataset", String(40), primary_key=True),
+    Column("cursor", Text),
+    Column("last_sync_at", DateTime(timezone=True)),
+    Column("last_full_sync_at", DateTime(timezone=True)),
+    Column("last_run_id", String(64)),
+)
+
+pupils = Table(
+    "pupils", metadata,
+    Column("pupil_key", String(64), primary_key=True),
+    Column("school_urn", String(8), nullable=False),
+    Column("connector", String(16), nullable=False),
+    Column("connector_pupil_id", String(64), nullable=False),
+    Column("upi", String(64), nullable=False),
+    Column("mis_id", String(64)),
+    Column("upn", String(13), nullable=False),
+    Column("former_upn", String(13)),
+    Column("legal_forename", String(100), nullable=False),
+    Column("legal_surname", String(100), nullable=False),
+    Column("forename", String(100)),
+    Column("surname", String(100)),
+    Column("middle_names", String(100)),
+    Column("date_of_birth", Date, nullable=False),
+    Column("sex", String(1)),
+    Column("nc_year", String(2)),
+    Column("admission_date", Date),
+    Column("leaving_date", Date),
+    Column("source_updated_at", DateTime(timezone=True), nullable=False),
+    Column("row_hash", String(32), nullable=False),
+    Column("first_synced_at", DateTime(timezone=True), nullable=False),
+    Column("last_changed_at", DateTime(timezone=True), nullable=False),
+    Column("last_run_id", String(64)),
+    Index("ix_pupils_school_urn", "school_urn"),
+)
+
+quarantine = Table(
+    "quarantine", metadata,
+    Column("school_urn", String(8), primary_key=True),
+    Column("dataset", String(40), primary_key=True),
+    Column("record_ref", String(64), primary_key=True),  # the connector's record id, not a pupil value
+    Column("rule", Text, nullable=False),  # "column: check"; never a value
+    Column("payload", Text, nullable=False),  # the record as received (JSON)
+    Column("run_id", String(64)),
+    Column("quarantined_at", DateTime(timezone=True), nullable=False),
+)
+
+sync_log = Table(
+    "sync_log", metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", String(64)),
+    Column("school_urn", String(8), nullable=False),
+    Column("dataset", String(40), nullable=False),
+    Column("mode", String(16), nullable=False),  # full | incremental
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False),
+    Column("fetched", Integer, nullable=False),
+    Column("inserted", Integer, nullable=False),
+    Column("updated", Integer, nullable=False),
+    Column("unchanged", Integer, nullable=False),
+    Column("quarantined", Integer, nullable=False),
+    Index("ix_sync_log_school", "school_urn", "dataset"),
+)

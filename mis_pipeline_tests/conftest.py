@@ -1,0 +1,133 @@
+"""Shared fixtures: a real simulator over loopback HTTP, real SQLite and PostgreSQL warehouses,
+and a real Dagster instance per test.
+
+PostgreSQL tests skip when no server answers, except under CI (`MIS_REQUIRE_POSTGRES=1`), where a
+missing server fails them.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+
+import pytest
+import sqlalchemy as sa
+
+PG_ADMIN_URL = os.environ.get("MIS_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+SIM_TOKEN = "sim-token"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_configure(config):
+    # The code location reads connector settings when it is imported, so the session simulator's
+    # address is fixed before any test imports it.
+    port = _free_port()
+    os.environ["MIS_TEST_SIM_PORT"] = str(port)
+    os.environ["WONDE_API_URL"] = f"http://127.0.0.1:{port}/v1.0"
+    os.environ["WONDE_API_TOKEN"] = SIM_TOKEN
+    os.environ["MIS_ALLOW_LOOPBACK_HTTP"] = "1"
+    os.environ.pop("MIS_DATABASE_URL", None)
+    os.environ.pop("DAGSTER_HOME", None)
+
+
+# ── simulator ────────────────────────────────────────────────────────────────────────────────
+SIM_SCHOOLS, SIM_PUPILS, SIM_SEED = 12, 30, 7
+
+
+@pytest.fixture(scope="session")
+def population():
+    from mis_pipeline.simulator.population import build_population
+
+    return build_population(seed=SIM_SEED, schools=SIM_SCHOOLS, pupils_per_school=SIM_PUPILS)
+
+
+@pytest.fixture(scope="session")
+def simulator(population):
+    """The session's simulator, at the address the code location was configured with."""
+    from mis_pipeline.simulator.server import SimulatorServer
+
+    server = SimulatorServer(population, port=int(os.environ["MIS_TEST_SIM_PORT"]), token=SIM_TOKEN).start()
+    yield server
+    server.stop()
+
+
+# ── warehouses ───────────────────────────────────────────────────────────────────────────────
+def _postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(PG_ADMIN_URL)
+        with engine.connect():
+            pass
+        engine.dispose()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def postgres_or_skip() -> None:
+    if _postgres_available():
+        return
+    if os.environ.get("MIS_REQUIRE_POSTGRES") == "1":
+        pytest.fail("PostgreSQL is required here (MIS_REQUIRE_POSTGRES=1) but does not answer")
+    pytest.skip("PostgreSQL is not running")
+
+
+@pytest.fixture
+def postgres_database():
+    """A fresh, empty PostgreSQL database; yields its URL and drops it afterwards."""
+    postgres_or_skip()
+    name = f"mis_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    url = sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    yield url
+    from mis_pipeline.warehouse.engine import dispose_all
+
+    dispose_all()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def warehouse_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'warehouse.db'}"
+    else:
+        yield request.getfixturevalue("postgres_database")
+
+
+@pytest.fixture
+def mis_env(monkeypatch, tmp_path, warehouse_url):
+    """A clean MIS_HOME and embedded Dagster instance, with the warehouse under test configured."""
+    home = tmp_path / "mis_home"
+    monkeypatch.setenv("MIS_HOME", str(home))
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.setenv("MIS_DATABASE_URL", warehouse_url)
+    yield home
+    from mis_pipeline.warehouse.engine import dispose_all
+
+    dispose_all()
+    os.environ.pop("DAGSTER_HOME", None)  # set by the embedded instance, not by monkeypatch
+
+
+@pytest.fixture
+def engine(mis_env):
+    from mis_pipeline.warehouse.engine import get_engine
+
+    return get_engine()
+
+
+@pytest.fixture
+def instance(mis_env):
+    from mis_pipeline.instance import get_instance
+
+    inst = get_instance()
+    yield inst
+    inst.dispose()

@@ -1,0 +1,41 @@
+from setuptools import find_packages, setup
+
+# The Dagster family is pinned together: newer dagster has no matching webserver, and an
+# unpinned resolve can backtrack for many minutes.
+DAGSTER = [
+    "dagster==1.13.27",
+    "dagster-postgres==0.29.27",
+    "dagster-pandera==0.29.27",
+]
+
+setup(
+    name="mis-pipeline",
+    version="0.1.0",
+    description="Pupil data from school MIS connectors, scoped, shared and retained by agreement.",
+    python_requires=">=3.11,<3.12",
+    packages=find_packages(exclude=["mis_pipeline_tests", "mis_pipeline_tests.*"]),
+    package_data={"mis_pipeline": ["warehouse/migrations/*.ini", "warehouse/migrations/*.mako"]},
+    include_package_data=True,
+    install_requires=[
+        *DAGSTER,
+        "pandas>=2.2,<3",
+        "pandera[pandas]>=0.24,<0.36",
+        "SQLAlchemy>=2.0,<2.2",
+        "alembic>=1.13,<2",
+        "psycopg[binary]>=3.2,<4",
+        "psycopg2-binary>=2.9,<3",
+        "requests>=2.32,<3",
+        "urllib3>=2.2,<3",
+        "python-dateutil>=2.9,<3",
+        "cryptography>=43",
+    ],
+    extras_require={
+        "dev": [
+            "dagster-webserver==1.13.27",
+            "pytest>=8,<10",
+            "pytest-timeout>=2.3",
+            "hypothesis>=6.100",
+        ],
+    },
+    entry_points={"console_scripts": ["mis-pipeline=mis_pipeline.cli.main:main"]},
+)
