@@ -210,7 +210,8 @@ class _Builder:
         serials[issue_year] = serial = serials.get(issue_year, 0) + 1
         male = random_() < 0.5
         legal_forename, legal_surname, middle, forename, surname = self.names_for(male)
-        created = self.below(CLOCK_SECONDS - 86400)
+        # From 8 Sep, after every admission this term (1-7 Sep), so records never predate pupils.
+        created = 7 * 86400 + self.below(CLOCK_SECONDS - 8 * 86400)
         updated = created + self.below(CLOCK_SECONDS - created)
         return Pupil(
             id=self.wonde_id(),

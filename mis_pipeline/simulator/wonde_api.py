@@ -132,6 +132,9 @@ class WondeApi:
         self._lock = threading.Lock()
         self._pages: OrderedDict[tuple, Response] = OrderedDict()
         self._fragments: dict[tuple[str, bool], bytes] = {}
+        # Host for absolute `next`/`previous` links; None means the request's Host header.
+        # Set it when the simulator sits behind a proxy (tests use it to fake a foreign host).
+        self.public_host: str | None = None
 
     def invalidate_cache(self) -> None:
         """Call after mutating the population, so changed pupils are re-rendered."""
@@ -158,6 +161,7 @@ class WondeApi:
             return error(401, "Unauthenticated.")
         if method != "GET":
             return error(405, "Method Not Allowed")
+        host = self.public_host or host
         params = parse_qsl(query, keep_blank_values=True)
         key = (host, path, tuple(sorted(params)))
         with self._lock:

@@ -18,6 +18,8 @@ from .batching import contiguous_ranges
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# Every event is stored on the instance; the terminal shows only warnings and errors.
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class SyncRefused(Exception):
@@ -39,11 +41,14 @@ def _definitions() -> dg.Definitions:
 
 
 def _failure_reason(result) -> str:
+    """The first line of the innermost error of the first failed step (our errors carry no PII)."""
     for event in result.all_events:
-        if event.is_step_failure or event.is_run_failure:
-            error = event.step_failure_data.error if event.is_step_failure else None
-            if error is not None:
-                return error.message.strip().splitlines()[0]
+        if event.is_step_failure and event.step_failure_data.error is not None:
+            error = event.step_failure_data.error
+            while error.cause is not None:
+                error = error.cause
+            lines = error.message.strip().splitlines()
+            return lines[0] if lines else error.cls_name or "the step failed"
     return "the run failed"
 
 
@@ -52,14 +57,15 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
     """Discover schools, then sync the requested ones (default: every automatic, unpaused school)."""
     defs = _definitions()
     summary = SyncSummary()
-    discovery = defs.resolve_job_def(DISCOVER_SCHOOLS_JOB).execute_in_process(instance=instance, raise_on_error=False)
+    discovery = defs.resolve_job_def(DISCOVER_SCHOOLS_JOB).execute_in_process(
+        instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False)
     summary.run_ids.append(discovery.run_id)
     if not discovery.success:
         return SyncSummary(False, [], f"school discovery failed: {_failure_reason(discovery)}", summary.run_ids)
 
     targets = _targets(requested)
     ordered = instance.get_dynamic_partitions(SCHOOLS.name)
-    config = {"ops": {"sync_core_pupils": {"config": {"max_workers": max_workers}}}}
+    config = {**QUIET_CONSOLE, "ops": {"sync_core_pupils": {"config": {"max_workers": max_workers}}}}
     for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
         result = defs.resolve_job_def(SYNC_SCHOOLS_JOB).execute_in_process(
             instance=instance, run_config=config, tags={RANGE_START: start, RANGE_END: end},

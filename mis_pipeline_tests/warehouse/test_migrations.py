@@ -5,14 +5,14 @@ from alembic.migration import MigrationContext
 from mis_pipeline.warehouse.engine import get_engine, migrate
 from mis_pipeline.warehouse.schema import metadata
 
-TABLES = {"alembic_version", "pupils", "quarantine", "schools", "sync_log", "sync_state"}
+TABLES = {"mis_schema_version", "pupils", "quarantine", "schools", "sync_log", "sync_state"}
 
 
 def test_first_use_migrates_an_empty_database_to_the_newest_schema(warehouse_url):
     engine = get_engine(warehouse_url)
     assert set(sa.inspect(engine).get_table_names()) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM mis_schema_version")).scalar_one() == "0001"
 
 
 def test_migrating_again_changes_nothing(warehouse_url):
@@ -20,12 +20,12 @@ def test_migrating_again_changes_nothing(warehouse_url):
     migrate(engine)
     migrate(engine)
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
+        assert conn.execute(sa.text("SELECT count(*) FROM mis_schema_version")).scalar_one() == 1
     assert set(sa.inspect(engine).get_table_names()) == TABLES
 
 
 def test_the_migrations_build_exactly_the_tables_the_code_declares(warehouse_url):
     engine = get_engine(warehouse_url)
     with engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn), metadata)
+        differences = compare_metadata(MigrationContext.configure(conn, opts={"version_table": "mis_schema_version"}), metadata)
     assert differences == []

@@ -1,0 +1,381 @@
+"""Benchmark a full and a no-op pupil sync through Dagster against a floor that does nothing else.
+
+What is measured, in one run, against the Wonde simulator (its own process, as in production)
+and a fresh PostgreSQL database:
+
+1. floor full    - a minimal sequential client: one keep-alive `requests.Session`, every approved
+                   school's student pages (`include=education_details`, `per_page`), JSON-parsed,
+                   COPYed into a scratch table in one transaction. No validation, no hashing, no
+                   Dagster. The cheapest way to move the same bytes into the same database.
+2. pipeline full - `run_sync` on a real (embedded SQLite) Dagster instance: the discovery run, then
+                   the `sync_schools` run(s) that sync every school, with Dagster events, metadata,
+                   validation, quarantine, cursors and the upsert.
+3. floor no-op   - one request per approved school for the empty delta (`updated_after=<now>`).
+4. pipeline no-op - `run_sync` again straight away: every school asks for its (empty) delta.
+
+The pipeline is reported as a ratio to its floor; the target is within 2x for both. The floor is
+what the hardware, the simulator and PostgreSQL cost; the rest is ours. An untimed warm-up pass
+first makes the simulator render every pupil once, so neither side pays that one-off cost.
+
+Correctness is checked too, since a fast wrong sync is worthless: the warehouse must hold exactly
+the pupils the approved schools serve, and the no-op sync must change no row. A mismatch exits 1;
+missing the speed target does not (this is a measurement). Only counts are printed, never pupil values.
+
+    .venv/bin/python benchmarks/bench_sync.py [--schools 200 --pupils-per-school 1000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Iterator
+
+import psycopg
+import requests
+from sqlalchemy.engine import make_url
+
+REPO = Path(__file__).resolve().parent.parent
+TARGET_RATIO = 2.0
+FLOOR_TABLE = "bench_floor_pupils"
+FLOOR_COLUMNS = ("school_id", "id", "upi", "mis_id", "legal_surname", "legal_forename", "gender",
+                 "date_of_birth", "upn", "current_nc_year", "updated_at")
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    units: int  # pupils for a full sync, schools (one delta request each) for a no-op
+    unit_name: str
+    floor_seconds: float | None = None  # set on the pipeline phases that have a target
+    is_floor: bool = False
+
+    @property
+    def rate(self) -> float:
+        return self.units / self.seconds if self.seconds else float("inf")
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.floor_seconds if self.floor_seconds else 1.0
+
+
+# -- set-up: simulator, database, Dagster home ------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def simulator(schools: int, pupils_per_school: int, seed: int) -> Iterator[tuple[str, str]]:
+    """Run the simulator in its own process (a separate interpreter, like the real API) and
+    yield (api_url, token) once it has printed them, i.e. once the population is built."""
+    command = [sys.executable, "-m", "mis_pipeline.simulator", "--port", str(free_port()),
+               "--schools", str(schools), "--pupils-per-school", str(pupils_per_school), "--seed", str(seed)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        settings: dict[str, str] = {}
+        while len(settings) < 2:
+            line = process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"simulator exited (code {process.wait()}) before printing its settings")
+            name, _, value = line.strip().partition("=")
+            if name in ("WONDE_API_URL", "WONDE_API_TOKEN"):
+                settings[name] = value
+        yield settings["WONDE_API_URL"], settings["WONDE_API_TOKEN"]
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def libpq_url(sqlalchemy_url) -> str:
+    return sqlalchemy_url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def scratch_database(admin_url: str, keep: bool) -> Iterator[str]:
+    """A fresh database for this run; dropped afterwards unless `keep`. Yields its SQLAlchemy URL."""
+    admin = make_url(admin_url)
+    name = f"mis_bench_{secrets.token_hex(4)}"
+    with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
+    finally:
+        from mis_pipeline.warehouse.engine import dispose_all
+
+        dispose_all()  # the pipeline's pooled connections would block DROP DATABASE
+        if keep:
+            print(f"kept database {name}")
+        else:
+            with psycopg.connect(libpq_url(admin), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def configure_environment(api_url: str, token: str, database_url: str, home: Path) -> None:
+    """Everything the pipeline reads from the environment; a throwaway embedded Dagster instance."""
+    dagster_home = home / "dagster"
+    dagster_home.mkdir(parents=True)
+    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    os.environ.update({
+        "WONDE_API_URL": api_url, "WONDE_API_TOKEN": token, "MIS_ALLOW_LOOPBACK_HTTP": "1",
+        "MIS_DATABASE_URL": database_url, "MIS_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+    })
+
+
+# -- the floor: fetch and COPY, nothing else ------------------------------------------------
+
+def client(token: str) -> requests.Session:
+    session = requests.Session()  # keep-alive, like the pipeline's per-thread sessions
+    session.headers.update({"Authorization": f"Bearer {token}", "Accept": "application/json"})
+    return session
+
+
+def iter_pages(session: requests.Session, url: str, params: dict | None) -> Iterator[list[dict]]:
+    while url:
+        response = session.get(url, params=params, timeout=30)
+        response.raise_for_status()
+        body = response.json()
+        yield body["data"]
+        url = ((body.get("meta") or {}).get("pagination") or {}).get("next")
+        params = None  # `next` already carries every parameter
+
+
+def approved_school_ids(session: requests.Session, api_url: str, per_page: int) -> list[str]:
+    # The listing serves approved schools only: the same set discovery registers and the sync takes.
+    return [school["id"] for page in iter_pages(session, f"{api_url}/schools", {"per_page": per_page})
+            for school in page]
+
+
+def student_pages(session, api_url: str, school_id: str, per_page: int, updated_after: str | None = None):
+    params = {"include": "education_details", "per_page": per_page}
+    if updated_after:
+        params["updated_after"] = updated_after
+    return iter_pages(session, f"{api_url}/schools/{school_id}/students", params)
+
+
+def floor_row(school_id: str, raw: dict) -> tuple:
+    education = raw["education_details"]["data"]
+    return (school_id, raw["id"], raw["upi"], raw["mis_id"], raw["legal_surname"], raw["legal_forename"],
+            raw["gender"], raw["date_of_birth"]["date"], education["upn"], education["current_nc_year"],
+            raw["updated_at"]["date"])
+
+
+def warm_up(session, api_url: str, school_ids: list[str], per_page: int) -> int:
+    return sum(len(page) for school_id in school_ids for page in student_pages(session, api_url, school_id, per_page))
+
+
+def floor_full(session, api_url: str, school_ids: list[str], per_page: int, database_url: str) -> tuple[float, int]:
+    """Seconds to fetch every page and COPY its rows into a plain table in one transaction."""
+    columns = ", ".join(FLOOR_COLUMNS)
+    with psycopg.connect(libpq_url(make_url(database_url))) as conn:
+        conn.execute(f"CREATE TABLE {FLOOR_TABLE} ({', '.join(f'{c} text' for c in FLOOR_COLUMNS)})")
+        conn.commit()
+        rows = 0
+        started = time.perf_counter()
+        with conn.cursor() as cursor, cursor.copy(f"COPY {FLOOR_TABLE} ({columns}) FROM STDIN") as copy:
+            for school_id in school_ids:
+                for page in student_pages(session, api_url, school_id, per_page):
+                    for raw in page:
+                        copy.write_row(floor_row(school_id, raw))
+                    rows += len(page)
+        conn.commit()
+        return time.perf_counter() - started, rows
+
+
+def floor_noop(session, api_url: str, school_ids: list[str], per_page: int) -> tuple[float, int]:
+    """Seconds to ask every school for its empty delta; returns the rows served (must be 0)."""
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
+    started = time.perf_counter()
+    served = sum(len(page) for school_id in school_ids
+                 for page in student_pages(session, api_url, school_id, per_page, updated_after=now))
+    return time.perf_counter() - started, served
+
+
+# -- the pipeline -----------------------------------------------------------------------------
+
+@contextmanager
+def stderr_to(path: Path) -> Iterator[None]:
+    """Send file descriptor 2 (Dagster's per-run console logger) to a file: thousands of event
+    lines would bury the report, and a terminal is a slower sink than a production log file."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def load_definitions() -> float:
+    """Import the code location once, untimed by the syncs: a per-process constant, not per pupil."""
+    started = time.perf_counter()
+    import mis_pipeline.definitions  # noqa: F401
+
+    return time.perf_counter() - started
+
+
+def timed_sync(instance, max_workers: int):
+    """Run `run_sync` once; return (seconds, summary, {run kind: seconds from the run records})."""
+    from mis_pipeline.sync.launch import run_sync
+
+    started = time.perf_counter()
+    summary = run_sync(instance, max_workers=max_workers)
+    seconds = time.perf_counter() - started
+    return seconds, summary, run_durations(instance, summary.run_ids)
+
+
+def run_durations(instance, run_ids: list[str]) -> dict[str, float]:
+    """Discovery vs sync seconds, from the start/end times Dagster records for each run."""
+    import dagster as dg
+
+    records = {r.dagster_run.run_id: r for r in instance.get_run_records(dg.RunsFilter(run_ids=run_ids))}
+    durations = {"discovery": 0.0, "sync": 0.0}
+    for index, run_id in enumerate(run_ids):
+        record = records.get(run_id)
+        if record is not None and record.start_time and record.end_time:
+            durations["discovery" if index == 0 else "sync"] += record.end_time - record.start_time
+    return durations
+
+
+def warehouse_facts(database_url: str, sync_run_ids: list[str]) -> dict[str, object]:
+    """Counts that tell whether a sync did the right thing (no values are read)."""
+    with psycopg.connect(libpq_url(make_url(database_url))) as conn:
+        one = lambda sql, *args: conn.execute(sql, args).fetchone()[0]  # noqa: E731
+        return {
+            "pupils": one("SELECT count(*) FROM pupils"),
+            "quarantined": one("SELECT count(*) FROM quarantine"),
+            "touched_by_runs": one("SELECT count(*) FROM pupils WHERE last_run_id = ANY(%s)", sync_run_ids),
+            "last_changed_at": one("SELECT max(last_changed_at) FROM pupils"),
+            "fetched_in_runs": one("SELECT coalesce(sum(fetched), 0) FROM sync_log WHERE run_id = ANY(%s)",
+                                   sync_run_ids),
+        }
+
+
+# -- report -----------------------------------------------------------------------------------
+
+def print_table(phases: list[Phase]) -> None:
+    print(f"\n{'phase':<30}{'seconds':>9}{'rate':>12}  {'unit':<10}{'vs floor':>9}")
+    for phase in phases:
+        ratio, target = "", ""
+        if phase.is_floor:
+            ratio = "1.00x"
+        elif phase.floor_seconds is not None:
+            ratio = f"{phase.ratio:.2f}x"
+            target = f"  (target <= {TARGET_RATIO:.0f}x: {'met' if phase.ratio <= TARGET_RATIO else 'MISSED'})"
+        print(f"{phase.name:<30}{phase.seconds:>9.2f}{phase.rate:>12,.0f}  {phase.unit_name:<10}{ratio:>9}{target}")
+
+
+def check(label: str, ok: bool, detail: str) -> bool:
+    print(f"check {label:<44} {'OK' if ok else 'MISMATCH'}  ({detail})")
+    return ok
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--schools", type=int, default=200)
+    parser.add_argument("--pupils-per-school", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--per-page", type=int, default=200)
+    parser.add_argument("--max-workers", type=int, default=4)
+    parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+                        help="a database the bench can CREATE/DROP DATABASE from")
+    parser.add_argument("--keep", action="store_true", help="keep the bench database for inspection")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    print(f"machine: {os.cpu_count()} CPUs, {platform.python_implementation()} {platform.python_version()}, "
+          f"{platform.platform()}")
+    print(f"population: {args.schools} schools x {args.pupils_per_school} pupils, seed {args.seed}; "
+          f"per_page {args.per_page}; max_workers {args.max_workers}")
+    # Outside the temporary home, so it survives for a look after a surprising result.
+    console_log = Path(tempfile.gettempdir()) / f"mis-bench-dagster-{os.getpid()}.log"
+    started = time.perf_counter()
+    with simulator(args.schools, args.pupils_per_school, args.seed) as (api_url, token), \
+            scratch_database(args.pg_admin_url, args.keep) as database_url, \
+            tempfile.TemporaryDirectory(prefix="mis-bench-") as home:
+        print(f"simulator ready after {time.perf_counter() - started:.1f}s")
+        configure_environment(api_url, token, database_url, Path(home))
+        ok = measure(args, api_url, token, database_url, console_log)
+    print(f"\nwhole bench: {time.perf_counter() - started:.1f}s")
+    return 0 if ok else 1
+
+
+def measure(args: argparse.Namespace, api_url: str, token: str, database_url: str, console_log: Path) -> bool:
+    from mis_pipeline.instance import get_instance
+    from mis_pipeline.warehouse.engine import get_engine
+
+    session = client(token)
+    school_ids = approved_school_ids(session, api_url, args.per_page)
+    served = warm_up(session, api_url, school_ids, args.per_page)
+    print(f"approved schools: {len(school_ids)} of {args.schools}, serving {served:,} pupils")
+    get_engine()  # migrate the fresh schema now: a one-off that is not part of any sync
+
+    floor_full_s, copied = floor_full(session, api_url, school_ids, args.per_page, database_url)
+    floor_noop_s, delta_rows = floor_noop(session, api_url, school_ids, args.per_page)
+
+    import_s = load_definitions()
+    instance = get_instance()
+    with stderr_to(console_log):
+        full_s, full, full_runs = timed_sync(instance, args.max_workers)
+        after_full = warehouse_facts(database_url, full.run_ids[1:])
+        noop_s, noop, noop_runs = timed_sync(instance, args.max_workers)
+        after_noop = warehouse_facts(database_url, noop.run_ids[1:])
+
+    schools = len(school_ids)
+    print_table([
+        Phase("floor full (fetch+COPY)", floor_full_s, copied, "pupils/s", is_floor=True),
+        Phase("pipeline full", full_s, copied, "pupils/s", floor_full_s),
+        Phase("  discovery run", full_runs["discovery"], schools, "schools/s"),
+        Phase("  sync run(s)", full_runs["sync"], copied, "pupils/s"),
+        Phase("floor no-op (empty deltas)", floor_noop_s, schools, "schools/s", is_floor=True),
+        Phase("pipeline no-op", noop_s, schools, "schools/s", floor_noop_s),
+        Phase("  discovery run", noop_runs["discovery"], schools, "schools/s"),
+        Phase("  sync run(s)", noop_runs["sync"], schools, "schools/s"),
+    ])
+    print(f"(importing the code location, once, before timing: {import_s:.2f}s; Dagster's console log: "
+          f"{console_log})")
+    print(f"(pipeline time outside the recorded runs: full {full_s - sum(full_runs.values()):.2f}s, "
+          f"no-op {noop_s - sum(noop_runs.values()):.2f}s; sync runs: full {len(full.run_ids) - 1}, "
+          f"no-op {len(noop.run_ids) - 1})\n")
+
+    return all([
+        check("floor copied every served pupil", copied == served, f"{copied:,} of {served:,}"),
+        check("empty deltas served no rows", delta_rows == 0, f"{delta_rows:,} rows"),
+        check("full sync succeeded", full.success, full.failure_reason or "all schools synced"),
+        check("warehouse pupils = served pupils", after_full["pupils"] == served,
+              f"{after_full['pupils']:,} stored, {after_full['quarantined']:,} quarantined, {served:,} served"),
+        check("no-op sync succeeded", noop.success, noop.failure_reason or "all schools synced"),
+        check("no-op sync fetched no rows", after_noop["fetched_in_runs"] == 0,
+              f"{after_noop['fetched_in_runs']:,} fetched"),
+        check("no-op sync changed no row",
+              after_noop["touched_by_runs"] == 0 and after_noop["last_changed_at"] == after_full["last_changed_at"]
+              and after_noop["pupils"] == after_full["pupils"],
+              f"{after_noop['touched_by_runs']:,} rows stamped by the no-op run"),
+    ])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

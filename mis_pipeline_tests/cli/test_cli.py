@@ -1,0 +1,59 @@
+"""The console script as an operator runs it: a real process, real instance, real simulator."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+CLI = shutil.which("mis-pipeline") or os.path.join(os.path.dirname(sys.executable), "mis-pipeline")
+
+
+def run_cli(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy())
+
+
+@pytest.fixture
+def cli_env(mis_env, simulator):
+    return os.environ.copy()
+
+
+def test_sync_then_status_json_lists_every_approved_school_with_its_pupil_count(cli_env, population):
+    synced = run_cli("sync", env=cli_env)
+    assert synced.returncode == 0, synced.stderr[-1500:]
+    status = run_cli("status", "--json", env=cli_env)
+    assert status.returncode == 0
+    document = json.loads(status.stdout)
+    assert {s["urn"]: s["counts"]["pupils"] for s in document["schools"]} == {
+        school.urn: len(school.pupils) for school in population.approved_schools()}
+    first = document["schools"][0]
+    assert set(first) >= {"urn", "name", "connector", "sync_mode", "paused", "last_sync", "counts"}
+    assert (first["connector"], first["sync_mode"], first["paused"]) == ("wonde", "automatic", False)
+    assert first["last_sync"] is not None
+    assert set(first["counts"]) >= {"pupils", "quarantined", "pending_changes"}
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_an_unknown_school_is_refused_with_a_one_line_reason(cli_env):
+    result = run_cli("sync", "--school", "999999", env=cli_env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "mis-pipeline: school 999999 is not registered: no approved connector school has that URN"]
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_plain_http_to_the_connector_is_refused_unless_loopback_is_allowed(cli_env):
+    env = {k: v for k, v in cli_env.items() if k != "MIS_ALLOW_LOOPBACK_HTTP"}
+    result = run_cli("sync", env=env)
+    assert result.returncode == 1
+    [line] = result.stderr.strip().splitlines()[-1:]
+    assert line.startswith("mis-pipeline: school discovery failed:") and "MIS_ALLOW_LOOPBACK_HTTP" in line
+
+
+@pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
+def test_status_before_any_sync_says_how_to_start(cli_env):
+    result = run_cli("status", env=cli_env)
+    assert result.returncode == 0
+    assert "run `mis-pipeline sync`" in result.stdout

@@ -1,0 +1,40 @@
+"""The production instance configuration: runs land in PostgreSQL through the repo's dagster.yaml."""
+
+import os
+import shutil
+from pathlib import Path
+
+import dagster as dg
+import sqlalchemy as sa
+
+from mis_pipeline.sync.launch import run_sync
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_runs_are_recorded_in_the_postgres_instance_and_rows_in_the_postgres_warehouse(
+        simulator, population, monkeypatch, tmp_path, postgres_database):
+    url = sa.engine.make_url(postgres_database)
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    for name, value in dict(DAGSTER_PG_USERNAME=url.username, DAGSTER_PG_PASSWORD=url.password or "",
+                            DAGSTER_PG_HOST=url.host, DAGSTER_PG_DB=url.database,
+                            DAGSTER_PG_PORT=str(url.port or 5432)).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    monkeypatch.setenv("MIS_HOME", str(tmp_path / "mis_home"))
+    monkeypatch.setenv("MIS_DATABASE_URL", postgres_database)  # one database holds both here
+
+    with dg.DagsterInstance.get() as instance:
+        assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        summary = run_sync(instance)
+        assert summary.success, summary.failure_reason
+
+    engine = sa.create_engine(postgres_database)
+    with engine.connect() as conn:
+        run_ids = set(conn.execute(sa.text("SELECT run_id FROM runs")).scalars())
+        held = conn.execute(sa.text("SELECT count(*) FROM pupils")).scalar_one()
+    engine.dispose()
+    assert set(summary.run_ids) <= run_ids
+    assert held == sum(len(s.pupils) for s in population.approved_schools())
