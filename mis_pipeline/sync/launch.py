@@ -96,6 +96,7 @@ def _targets(requested: list[str] | None) -> set[str]:
 
 
 def _school_lines(result) -> list[str]:
+    """One line per school, from the run's `pupils` metadata (the same on every partition's event)."""
     lines = []
     for event in result.get_asset_materialization_events():
         materialization = event.event_specific_data.materialization
@@ -108,4 +109,5 @@ def _school_lines(result) -> list[str]:
                 lines.append(f"{urn}: {counts['mode']} sync, {counts['fetched']} fetched, "
                              f"{counts['inserted']} new, {counts['updated']} updated, "
                              f"{counts['unchanged']} unchanged, {counts['quarantined']} quarantined")
+        break
     return lines
