@@ -25,6 +25,7 @@ setup(
         "psycopg[binary]>=3.2,<4",
         "psycopg2-binary>=2.9,<3",
         "requests>=2.32,<3",
+        "orjson>=3.10,<4",
         "urllib3>=2.2,<3",
         "python-dateutil>=2.9,<3",
         "cryptography>=43",

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import platform
 import secrets
 import signal
@@ -130,10 +131,17 @@ def scratch_database(admin_url: str, keep: bool) -> Iterator[str]:
 
 
 def configure_environment(api_url: str, token: str, database_url: str, home: Path) -> None:
-    """Everything the pipeline reads from the environment; a throwaway embedded Dagster instance."""
+    """Everything the pipeline reads from the environment. The Dagster instance is the production
+    one (the repository's dagster.yaml: PostgreSQL storage), in the bench database."""
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
-    (dagster_home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    shutil.copy(Path(__file__).resolve().parents[1] / "dagster.yaml", dagster_home / "dagster.yaml")
+    url = make_url(database_url)
+    os.environ.update({
+        "DAGSTER_PG_USERNAME": url.username or "postgres", "DAGSTER_PG_PASSWORD": url.password or "",
+        "DAGSTER_PG_HOST": url.host or "127.0.0.1", "DAGSTER_PG_DB": url.database,
+        "DAGSTER_PG_PORT": str(url.port or 5432),
+    })
     os.environ.update({
         "WONDE_API_URL": api_url, "WONDE_API_TOKEN": token, "MIS_ALLOW_LOOPBACK_HTTP": "1",
         "MIS_DATABASE_URL": database_url, "MIS_HOME": str(home), "DAGSTER_HOME": str(dagster_home),

@@ -7,6 +7,7 @@ import time
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Retry
@@ -92,8 +93,8 @@ def get_json(session: requests.Session, url: str, params: dict[str, Any] | None 
         try:
             response = session.get(url, params=params, timeout=timeout)
             _raise_for_status(response.status_code, path, school_id)
-            payload = response.json()
-        except (*BODY_ERRORS, requests.exceptions.JSONDecodeError) as exc:
+            payload = orjson.loads(response.content)  # about twice as fast as the stdlib parser
+        except (*BODY_ERRORS, orjson.JSONDecodeError) as exc:
             if attempt == attempts:
                 raise InvalidResponseError(f"truncated or non-JSON body, {describe(200, path, school_id)}, "
                                            f"after {attempts} attempts", status=200, path=path,

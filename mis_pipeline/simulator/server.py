@@ -33,6 +33,9 @@ class RequestRecord:
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body go out as separate writes; without TCP_NODELAY a small response waits
+    # ~40 ms for the client's delayed ACK (Nagle), which no real server would add.
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     server: "_Server"
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import dagster as dg
+from sqlalchemy import select
 
+from mis_pipeline.instance import hold_storage_connections
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.warehouse.engine import get_engine
+from mis_pipeline.warehouse.schema import sync_log
 
 from .batching import contiguous_ranges
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
@@ -56,6 +59,7 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
              max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
     """Discover schools, then sync the requested ones (default: every automatic, unpaused school)."""
     defs = _definitions()
+    hold_storage_connections(instance)
     summary = SyncSummary()
     discovery = defs.resolve_job_def(DISCOVER_SCHOOLS_JOB).execute_in_process(
         instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False)
@@ -71,7 +75,7 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
             instance=instance, run_config=config, tags={RANGE_START: start, RANGE_END: end},
             raise_on_error=False)
         summary.run_ids.append(result.run_id)
-        summary.lines.extend(_school_lines(result))
+        summary.lines.extend(_school_lines(result.run_id))
         if not result.success:
             summary.success = False
             summary.failure_reason = f"sync run {result.run_id} failed: {_failure_reason(result)}"
@@ -95,19 +99,10 @@ def _targets(requested: list[str] | None) -> set[str]:
     return set(requested)
 
 
-def _school_lines(result) -> list[str]:
-    """One line per school, from the run's `pupils` metadata (the same on every partition's event)."""
-    lines = []
-    for event in result.get_asset_materialization_events():
-        materialization = event.event_specific_data.materialization
-        if materialization.asset_key.path != ["pupils"]:
-            continue
-        for urn, counts in sorted(materialization.metadata["per_school"].value.items()):
-            if "status" in counts:
-                lines.append(f"{urn}: {counts['status']}")
-            else:
-                lines.append(f"{urn}: {counts['mode']} sync, {counts['fetched']} fetched, "
-                             f"{counts['inserted']} new, {counts['updated']} updated, "
-                             f"{counts['unchanged']} unchanged, {counts['quarantined']} quarantined")
-        break
-    return lines
+def _school_lines(run_id: str) -> list[str]:
+    """One line per school synced in the run, from the warehouse's sync log."""
+    with get_engine().connect() as conn:
+        rows = conn.execute(select(sync_log).where(sync_log.c.run_id == run_id)
+                            .order_by(sync_log.c.school_urn)).all()
+    return [f"{r.school_urn}: {r.mode} sync, {r.fetched} fetched, {r.inserted} new, {r.updated} updated, "
+            f"{r.unchanged} unchanged, {r.quarantined} quarantined" for r in rows]

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 
-import dagster as dg
-
 from .runner import SchoolOutcome
 
 
@@ -39,15 +37,13 @@ def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
 
 
 def pupils_metadata(outcomes: list[SchoolOutcome]) -> dict:
+    """Run totals. Dagster copies this onto every school partition's event, so it stays small;
+    each school's own counts are in the run's log lines and the warehouse's sync log."""
     totals = _totals(outcomes)
-    per_school = {
-        o.urn: ({"mode": o.mode, **vars(o.counts)} if o.counts else {"status": o.status})
-        for o in outcomes
-    }
     return {
         "inserted": totals["inserted"],
         "updated": totals["updated"],
         "unchanged": totals["unchanged"],
         "quarantined": totals["quarantined"],
-        "per_school": dg.MetadataValue.json(per_school),
+        "schools_in_run": len(outcomes),
     }
