@@ -24,7 +24,7 @@ class SyncConfig(dg.Config):
     specs=[
         dg.AssetSpec(
             "connector_extract", group_name="sync", kinds={"python", "wonde"}, owners=OWNERS,
-            deps=["school_registry"],
+            deps=["school_registry"], skippable=True,
             description=(
                 "What each school's connector delivered in this sync: a full read on first contact, "
                 "then only the records changed since the stored cursor. Counts only; the records "
@@ -33,6 +33,7 @@ class SyncConfig(dg.Config):
         ),
         dg.AssetSpec(
             "pupils", group_name="sync", kinds={"python", "sql"}, owners=OWNERS, deps=["connector_extract"],
+            skippable=True,
             description=(
                 "The core record of every pupil each school has authorised us to hold: internal key, "
                 "connector ids, UPN, legal names, date of birth, sex, NC year, admission and leaving "
@@ -45,6 +46,7 @@ class SyncConfig(dg.Config):
                                    description="Every record received in the run met the pupils contract.")],
     partitions_def=SCHOOLS,
     backfill_policy=dg.BackfillPolicy.single_run(),
+    can_subset=True,  # outputs (and the check) become optional: a run with no changes yields none
     pool="connector_sync",
 )
 def sync_core_pupils(context: dg.AssetExecutionContext, config: SyncConfig, wonde: WondeResource,
@@ -60,14 +62,14 @@ def sync_core_pupils(context: dg.AssetExecutionContext, config: SyncConfig, wond
     outcomes = sync_schools(engine, wonde, syncable, context.run.run_id, normalise_wonde_student,
                             max_workers=config.max_workers) + refused
     for outcome in outcomes:
-        context.log.info(outcome_summary(outcome))
-    yield dg.MaterializeResult(asset_key="connector_extract", metadata=extract_metadata(outcomes))
-    metadata = pupils_metadata(outcomes)
-    yield dg.MaterializeResult(asset_key="pupils", metadata=metadata, check_results=[
-        dg.AssetCheckResult(check_name=NO_QUARANTINE_CHECK, passed=metadata["quarantined"] == 0,
-                            severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"quarantined": metadata["quarantined"]}),
-    ])
+        if outcome.status != "synced":
+            context.log.warning(outcome_summary(outcome))
+    if any(_changed(outcome) for outcome in outcomes):
+        yield from _materializations(outcomes, context.selected_asset_keys)
+    else:
+        # Nothing arrived for any school: the tables are as they were, so no partition is
+        # re-materialised; each school's cursor and sync-log row still record the sync.
+        context.log.info(f"no changes at any of {len(outcomes)} schools")
     failed = [o for o in outcomes if o.status in ("failed", "refused")]
     if failed:
         raise dg.Failure(
@@ -75,6 +77,25 @@ def sync_core_pupils(context: dg.AssetExecutionContext, config: SyncConfig, wond
                         + "; ".join(o.reason or o.urn for o in failed[:5]),
             metadata={"failed_schools": dg.MetadataValue.json([o.urn for o in failed])},
         )
+
+
+def _changed(outcome: SchoolOutcome) -> bool:
+    counts = outcome.counts
+    return counts is not None and (outcome.mode == "full" or counts.fetched > 0 or counts.quarantined > 0)
+
+
+def _materializations(outcomes: list[SchoolOutcome], selected: set[dg.AssetKey]):
+    # Both tables are written together; a run that selected one reports only that one.
+    if dg.AssetKey("connector_extract") in selected:
+        yield dg.MaterializeResult(asset_key="connector_extract", metadata=extract_metadata(outcomes))
+    if dg.AssetKey("pupils") not in selected:
+        return
+    metadata = pupils_metadata(outcomes)
+    yield dg.MaterializeResult(asset_key="pupils", metadata=metadata, check_results=[
+        dg.AssetCheckResult(check_name=NO_QUARANTINE_CHECK, passed=metadata["quarantined"] == 0,
+                            severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"quarantined": metadata["quarantined"]}),
+    ])
 
 
 def _refusal(urn: str, registry: dict) -> str:

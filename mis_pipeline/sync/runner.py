@@ -15,7 +15,9 @@ from sqlalchemy import Engine
 
 from mis_pipeline.connectors.errors import ConnectorError, NotAuthorisedError
 from mis_pipeline.registry.store import RegisteredSchool
-from mis_pipeline.warehouse.pupils_store import SyncCounts, read_cursor, write_school_sync
+from mis_pipeline.warehouse.pupils_store import (
+    SchoolSync, SyncCounts, advance_empty_deltas, is_empty_delta, read_cursor, write_school_sync,
+)
 
 from .extract import DATASET, cursor_time, extract_school
 
@@ -27,10 +29,11 @@ class PupilSource(Protocol):
 @dataclass(frozen=True)
 class SchoolOutcome:
     urn: str
-    status: str  # synced | not_authorised | failed
+    status: str  # synced | not_authorised | failed | refused
     mode: str | None = None
     counts: SyncCounts | None = None
     reason: str | None = None  # one line, no pupil values
+    empty_delta: SchoolSync | None = None  # written later, with the run's other empty deltas
 
 
 def sync_school(engine: Engine, source: PupilSource, school: RegisteredSchool, run_id: str | None,
@@ -40,6 +43,9 @@ def sync_school(engine: Engine, source: PupilSource, school: RegisteredSchool, r
     try:
         pages = source.iter_student_pages(school.connector_school_id, cursor_time(cursor))
         sync = extract_school(pages, school.urn, cursor, started_at, normalise)
+        if is_empty_delta(sync):
+            return SchoolOutcome(school.urn, "synced", mode=sync.mode, counts=SyncCounts(0, 0, 0, 0, 0),
+                                 empty_delta=sync)
         counts = write_school_sync(engine, sync, run_id)
     except NotAuthorisedError as error:
         return SchoolOutcome(school.urn, "not_authorised", reason=str(error))
@@ -57,4 +63,6 @@ def sync_schools(engine: Engine, source: PupilSource, schools: list[RegisteredSc
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))),
                             thread_name_prefix="school-sync") as pool:
-        return list(pool.map(lambda school: sync_school(engine, source, school, run_id, normalise), schools))
+        outcomes = list(pool.map(lambda school: sync_school(engine, source, school, run_id, normalise), schools))
+    advance_empty_deltas(engine, [o.empty_delta for o in outcomes if o.empty_delta is not None], run_id)
+    return outcomes

@@ -7,6 +7,7 @@ state or the new one, and a rerun converges on the same result as an uninterrupt
 from __future__ import annotations
 
 import hashlib
+import operator
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,6 +23,8 @@ from .engine import is_postgres
 from .schema import pupils, quarantine, sync_log, sync_state
 
 RECORD_COLUMNS = PUPILS.column_names
+_record_values = operator.itemgetter(*RECORD_COLUMNS)
+_hashed_values = operator.itemgetter(*(c for c in RECORD_COLUMNS if c != "source_updated_at"))
 STORED_COLUMNS = (*RECORD_COLUMNS, "row_hash", "first_synced_at", "last_changed_at", "last_run_id")
 _UPDATED_ON_CHANGE = tuple(c for c in STORED_COLUMNS if c not in ("pupil_key", "first_synced_at"))
 
@@ -51,8 +54,13 @@ class SyncCounts:
 
 def row_hash(record: dict) -> str:
     """A digest of the record's values, so unchanged rows are recognised without column compares."""
-    material = repr(tuple(record[column] for column in RECORD_COLUMNS if column != "source_updated_at"))
-    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+    # The connector's own timestamp is left out: a record touched without a real change is unchanged.
+    return hashlib.blake2b(repr(_hashed_values(record)).encode(), digest_size=16).hexdigest()
+
+
+def is_empty_delta(sync: SchoolSync) -> bool:
+    """An incremental sync that received nothing: only its cursor and log row need writing."""
+    return sync.mode == "incremental" and sync.fetched == 0
 
 
 def write_school_sync(engine: Engine, sync: SchoolSync, run_id: str | None) -> SyncCounts:
@@ -63,21 +71,38 @@ def write_school_sync(engine: Engine, sync: SchoolSync, run_id: str | None) -> S
         _save_cursor(conn, sync, run_id, now)
         counts = SyncCounts(sync.fetched, inserted, updated, len(sync.good) - inserted - updated,
                             len(sync.rejected))
-        conn.execute(insert(sync_log).values(
-            run_id=run_id, school_urn=sync.school_urn, dataset=sync.dataset, mode=sync.mode,
-            started_at=sync.started_at, finished_at=now, fetched=counts.fetched,
-            inserted=counts.inserted, updated=counts.updated, unchanged=counts.unchanged,
-            quarantined=counts.quarantined,
-        ))
+        _log_sync(conn, sync, counts, run_id, now)
     return counts
+
+
+def advance_empty_deltas(engine: Engine, syncs: list[SchoolSync], run_id: str | None) -> None:
+    """Save the cursors of many schools whose delta was empty, in one transaction.
+
+    Safe to batch: such a sync has no rows to keep consistent with its cursor, and a crash before
+    this commits only means the next delta starts from the older cursor.
+    """
+    if not syncs:
+        return
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        for sync in syncs:
+            _save_cursor(conn, sync, run_id, now)
+        conn.execute(insert(sync_log), [_log_row(sync, SyncCounts(0, 0, 0, 0, 0), run_id, now) for sync in syncs])
+
+
+def _log_row(sync: SchoolSync, counts: SyncCounts, run_id: str | None, now: datetime) -> dict:
+    return dict(run_id=run_id, school_urn=sync.school_urn, dataset=sync.dataset, mode=sync.mode,
+                started_at=sync.started_at, finished_at=now, **vars(counts))
+
+
+def _log_sync(conn: Connection, sync: SchoolSync, counts: SyncCounts, run_id: str | None, now: datetime) -> None:
+    conn.execute(insert(sync_log).values(**_log_row(sync, counts, run_id, now)))
 
 
 def _upsert_pupils(conn: Connection, records: list[dict], run_id: str | None, now: datetime) -> tuple[int, int]:
     if not records:
         return 0, 0
-    rows = (
-        (*(record[c] for c in RECORD_COLUMNS), row_hash(record), now, now, run_id) for record in records
-    )
+    rows = ((*_record_values(record), row_hash(record), now, now, run_id) for record in records)
     stage = stage_rows(conn, pupils, STORED_COLUMNS, rows)
     inserted = conn.execute(text(
         f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "

@@ -73,3 +73,13 @@ def test_every_school_is_synced_in_a_single_run(simulator, population, instance)
     assert len(sync_runs) == 1 and sync_runs[0].dagster_run.run_id in summary.run_ids
     materialized = instance.get_materialized_partitions(dg.AssetKey("pupils"))
     assert materialized == set(served_by_school(population))
+
+
+def test_a_sync_that_finds_no_changes_rematerialises_nothing(simulator, population, instance):
+    run_sync(instance)
+    before = instance.get_latest_materialization_event(dg.AssetKey("pupils"))
+    summary = run_sync(instance)
+    assert summary.success
+    assert instance.get_latest_materialization_event(dg.AssetKey("pupils")).run_id == before.run_id
+    sync_runs = instance.get_run_records(dg.RunsFilter(job_name="sync_schools"))
+    assert len(sync_runs) == 2  # the no-op still ran, and is recorded
