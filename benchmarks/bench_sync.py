@@ -144,6 +144,7 @@ def configure_environment(api_url: str, token: str, database_url: str, home: Pat
     })
     os.environ.update({
         "WONDE_API_URL": api_url, "WONDE_API_TOKEN": token, "MIS_ALLOW_LOOPBACK_HTTP": "1",
+        "WONDE_REQUESTS_PER_SECOND": "0",  # measure the pipeline, not the politeness limit
         "MIS_DATABASE_URL": database_url, "MIS_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
     })
 

@@ -58,7 +58,7 @@ def main() -> None:
     print(f"demo: local state in {mis_home()}", flush=True)
     simulator, settings = _start_simulator()
     try:
-        env = {**os.environ, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1"}
+        env = {**os.environ, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0"}
         _run("sync", env=env)
         _run("status", env=env)
         _check(json.loads(subprocess.run([CLI, "status", "--json"], env=env, stdout=subprocess.PIPE,

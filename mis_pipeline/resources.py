@@ -10,6 +10,7 @@ from mis_pipeline.connectors.wonde import WondeResource
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 WONDE_DEFAULT_URL = "https://api.wonde.com/v1.0"
+DEFAULT_REQUESTS_PER_SECOND = 10.0
 
 
 def _env_or(name: str, default: str):
@@ -17,9 +18,16 @@ def _env_or(name: str, default: str):
     return dg.EnvVar(name) if os.environ.get(name) else default
 
 
+def _requests_per_second(name: str) -> float:
+    """Polite by default (10 requests/s per host); 0 lifts the limit, e.g. for the local simulator."""
+    value = os.environ.get(name, "")
+    return float(value) if value else DEFAULT_REQUESTS_PER_SECOND
+
+
 def build_resources() -> dict:
     return {
         "wonde": WondeResource(api_url=_env_or("WONDE_API_URL", WONDE_DEFAULT_URL),
-                               api_token=dg.EnvVar("WONDE_API_TOKEN")),
+                               api_token=dg.EnvVar("WONDE_API_TOKEN"),
+                               requests_per_second=_requests_per_second("WONDE_REQUESTS_PER_SECOND")),
         "warehouse": WarehouseResource(database_url=_env_or("MIS_DATABASE_URL", "")),
     }

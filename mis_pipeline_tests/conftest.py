@@ -32,6 +32,7 @@ def pytest_configure(config):
     os.environ["WONDE_API_URL"] = f"http://127.0.0.1:{port}/v1.0"
     os.environ["WONDE_API_TOKEN"] = SIM_TOKEN
     os.environ["MIS_ALLOW_LOOPBACK_HTTP"] = "1"
+    os.environ["WONDE_REQUESTS_PER_SECOND"] = "0"  # the local simulator needs no politeness
     os.environ.pop("MIS_DATABASE_URL", None)
     os.environ.pop("DAGSTER_HOME", None)
 

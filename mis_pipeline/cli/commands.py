@@ -16,10 +16,9 @@ class CommandError(Exception):
 
 
 def simulator_serve(args) -> int:
-    from mis_pipeline.simulator.server import serve
+    from mis_pipeline.simulator.__main__ import serve_from_args
 
-    serve(host=args.host, port=args.port, schools=args.schools, pupils_per_school=args.pupils_per_school,
-          seed=args.seed, token=args.token)
+    serve_from_args(args)
     return 0
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mis_pipeline.simulator.__main__ import add_serve_arguments
+
 from . import commands
 
 
@@ -14,12 +16,7 @@ def _parser() -> argparse.ArgumentParser:
 
     simulator = sub.add_parser("simulator", help="a local Wonde simulator").add_subparsers(dest="action", required=True)
     serve = simulator.add_parser("serve", help="serve a seeded synthetic population over HTTP")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8710)
-    serve.add_argument("--schools", type=int, default=6)
-    serve.add_argument("--pupils-per-school", type=int, default=40)
-    serve.add_argument("--seed", type=int, default=7)
-    serve.add_argument("--token", default="sim-token", help="the app token the simulator accepts")
+    add_serve_arguments(serve)
     serve.set_defaults(handler=commands.simulator_serve)
 
     sync = sub.add_parser("sync", help="discover schools, then sync them through the Dagster job")

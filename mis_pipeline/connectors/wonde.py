@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 import threading
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -13,9 +14,12 @@ from dagster import ConfigurableResource
 from pydantic import PrivateAttr
 
 from mis_pipeline.connectors.errors import InsecureTransportError, InvalidResponseError
-from mis_pipeline.connectors.http import build_session, check_transport, get_json, same_origin
+from mis_pipeline.connectors.http import LOOPBACK_HOSTS, build_session, check_transport, get_json, same_origin
 
 _LOCAL_LOCK = threading.Lock()
+# Regional API hosts are all under wonde.com (connectors.md §1.2). The domain comes from a
+# response body, and we would send our token there, so nothing else is accepted.
+_WONDE_DOMAIN = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+wonde\.com$")
 
 
 def parse_pagination(body: dict) -> dict | None:
@@ -59,6 +63,9 @@ class WondeResource(ConfigurableResource):
     max_retries: int = 5
     auth_scheme: str = "bearer"  # "bearer" (Wonde's preferred form) or "basic"
     backoff_factor: float = 0.5
+    # Polite pacing per API host, shared by every thread of the process (0 = unlimited).
+    # Wonde publishes no limit (connectors.md §1.7), so stay well below anything plausible.
+    requests_per_second: float = 10.0
 
     _local: Any = PrivateAttr(default=None)
 
@@ -67,31 +74,55 @@ class WondeResource(ConfigurableResource):
         for page in self._iter_pages(f"{self._base}/schools", {"per_page": self.per_page}):
             yield from page
 
-    def get_school(self, school_id: str) -> dict:
-        body = self._get(f"{self._base}/schools/{school_id}", None, school_id)
+    def school_base_url(self, school: dict) -> str:
+        """The API base that serves `school` (connectors.md §1.2: "using the wrong domain for a
+        school will return no data"): the configured URL unless the school's `region.domain`
+        names another host. A loopback simulator serves every region, so it is always kept."""
+        configured = self._base
+        region = school.get("region")
+        domain = str((region.get("domain") if isinstance(region, dict) else None) or "").strip().lower().rstrip(".")
+        host = (urlsplit(configured).hostname or "").lower()
+        if not domain or domain == host or host in LOOPBACK_HOSTS:
+            return configured
+        if not _WONDE_DOMAIN.match(domain):
+            raise InsecureTransportError(f"school {school.get('id')}: refusing region domain outside wonde.com",
+                                         school_id=school.get("id"))
+        return f"https://{domain}/v1.0"
+
+    def get_school(self, school_id: str, *, base_url: str | None = None) -> dict:
+        body = self._get(f"{self._base_for(base_url)}/schools/{school_id}", None, school_id)
         data = body.get("data")
         if not isinstance(data, dict):
             raise InvalidResponseError(f"school {school_id}: response has no data object", school_id=school_id)
         return data
 
-    def get_permissions(self, school_id: str) -> list[dict]:
-        url = f"{self._base}/meta/schools/{school_id}/permissions"
-        return [row for page in self._iter_pages(url, None, school_id) for row in page]
+    def get_permissions(self, school_id: str, *, base_url: str | None = None) -> list[dict]:
+        base = self._base_for(base_url)
+        url = f"{base}/meta/schools/{school_id}/permissions"
+        return [row for page in self._iter_pages(url, None, school_id, base) for row in page]
 
-    def iter_student_pages(self, school_id: str, updated_after: datetime | None = None) -> Iterator[list[dict]]:
-        """Student pages with `education_details` (where the UPN lives), streamed one page at a time."""
+    def iter_student_pages(self, school_id: str, updated_after: datetime | None = None, *,
+                           base_url: str | None = None) -> Iterator[list[dict]]:
+        """Student pages with `education_details` (where the UPN lives), streamed one page at a
+        time, from `base_url` (see `school_base_url`; None = the configured api_url)."""
         params: dict[str, Any] = {"include": "education_details", "per_page": self.per_page}
         if updated_after is not None:
             params["updated_after"] = format_updated_after(updated_after)
-        yield from self._iter_pages(f"{self._base}/schools/{school_id}/students", params, school_id)
+        base = self._base_for(base_url)
+        yield from self._iter_pages(f"{base}/schools/{school_id}/students", params, school_id, base)
 
     # -- plumbing --------------------------------------------------------------------------
     @property
     def _base(self) -> str:
         return self.api_url.rstrip("/")
 
-    def _iter_pages(self, url: str, params: dict | None, school_id: str | None = None) -> Iterator[list[dict]]:
+    def _base_for(self, base_url: str | None) -> str:
+        return base_url.rstrip("/") if base_url else self._base
+
+    def _iter_pages(self, url: str, params: dict | None, school_id: str | None = None,
+                    base: str | None = None) -> Iterator[list[dict]]:
         seen: set[str] = set()
+        origin = base or self._base
         while url:
             body = self._get(url, params, school_id)
             data = body.get("data")
@@ -102,11 +133,11 @@ class WondeResource(ConfigurableResource):
             url = pagination["next"] if pagination else None
             params = None  # `next` is opaque and already carries every parameter
             if url:
-                self._check_next(url, seen, school_id)
+                self._check_next(url, seen, school_id, origin)
 
-    def _check_next(self, url: str, seen: set[str], school_id: str | None) -> None:
+    def _check_next(self, url: str, seen: set[str], school_id: str | None, origin: str) -> None:
         path = urlsplit(url).path
-        if not same_origin(url, self.api_url):
+        if not same_origin(url, origin):
             # The session would send our token to whatever host `next` names.
             raise InsecureTransportError(f"refusing next-page URL on another origin ({path})",
                                          path=path, school_id=school_id)
@@ -118,7 +149,8 @@ class WondeResource(ConfigurableResource):
     def _get(self, url: str, params: dict | None, school_id: str | None = None) -> dict:
         check_transport(url)
         return get_json(self._session(), url, params, timeout=self.timeout_seconds,
-                        attempts=max(1, self.max_retries), backoff=self.backoff_factor, school_id=school_id)
+                        attempts=max(1, self.max_retries), backoff=self.backoff_factor, school_id=school_id,
+                        requests_per_second=self.requests_per_second)
 
     def _session(self) -> requests.Session:
         local = self._thread_local()

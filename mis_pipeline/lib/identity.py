@@ -5,11 +5,12 @@ from __future__ import annotations
 import hashlib
 
 
-def pupil_key(school_urn: str, connector: str, natural_id: str) -> str:
-    """A stable internal key for one pupil at one school through one connector.
+def pupil_key(school_urn: str, mis_id: str) -> str:
+    """A stable internal key for one pupil at one school.
 
-    Built from the connector's natural key (Wonde `upi`, which survives re-enrolment), never
-    from the UPN, so joins need no direct identifier.
+    Built from the MIS's own id for the pupil, which both connectors report (Wonde `mis_id`, XoD
+    `Id`) and which survives re-enrolment, so the same pupil has the same key whichever connector
+    delivers it; never from the UPN, so joins need no direct identifier.
     """
-    material = "\x1f".join((school_urn, connector, natural_id)).encode()
+    material = "\x1f".join((school_urn, mis_id)).encode()
     return hashlib.sha256(material).hexdigest()[:32]

@@ -3,20 +3,40 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from mis_pipeline.simulator import server
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mis_pipeline.simulator", description="Serve a simulated Wonde API.")
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every `serve` option, so the project CLI can offer exactly the same flags."""
     parser.add_argument("--host", default=server.DEFAULT_HOST)
     parser.add_argument("--port", type=int, default=server.DEFAULT_PORT)
     parser.add_argument("--schools", type=int, default=server.DEFAULT_SCHOOLS)
     parser.add_argument("--pupils-per-school", type=int, default=server.DEFAULT_PUPILS)
     parser.add_argument("--seed", type=int, default=server.DEFAULT_SEED)
     parser.add_argument("--token", default=server.DEFAULT_TOKEN)
-    args = parser.parse_args(argv)
-    server.serve(args.host, args.port, args.schools, args.pupils_per_school, args.seed, args.token)
+    parser.add_argument("--fault-rate", type=float, default=0.0,
+                        help="share of requests (0-1) given a random 429/500/503/slow/truncated response")
+    parser.add_argument("--retry-after", type=int, default=1, dest="retry_after_seconds",
+                        help="Retry-After seconds on injected 429/503 responses")
+    parser.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA; prints REQUESTS_CA_BUNDLE")
+    parser.add_argument("--tls-dir", type=Path, default=None, help="CA and certificate folder; implies --tls "
+                        "(default $MIS_HOME/simulator-tls/)")
+    parser.add_argument("--gias-out", type=Path, default=None, metavar="PATH",
+                        help="also write the GIAS extract (cp1252 CSV) here; prints GIAS_EXTRACT")
+
+
+def serve_from_args(args: argparse.Namespace) -> None:
+    server.serve(args.host, args.port, args.schools, args.pupils_per_school, args.seed, args.token,
+                 fault_rate=args.fault_rate, retry_after_seconds=args.retry_after_seconds,
+                 tls=args.tls or args.tls_dir is not None, tls_dir=args.tls_dir, gias_path=args.gias_out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m mis_pipeline.simulator", description="Serve a simulated Wonde API.")
+    add_serve_arguments(parser)
+    serve_from_args(parser.parse_args(argv))
 
 
 if __name__ == "__main__":

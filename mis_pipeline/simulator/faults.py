@@ -1,16 +1,20 @@
-"""Test-only fault injection: a FIFO of faults, each spent on the next API request.
+"""Test-only fault injection: an explicit FIFO of faults, plus an optional seeded fault rate.
 
-Deterministic by design (no rates, no randomness) so a test can say exactly which request
-fails and how. A later `--fault-rate` option can feed the same `Fault` objects.
+The queue is exact (a test says which request fails and how). The rate (`--fault-rate`) is
+for soak runs: each request draws from its own `Random(f"{seed}:{n}")`, so for a given seed
+the n-th request always gets the same fault, however requests interleave across threads.
 """
 
 from __future__ import annotations
 
+import itertools
+import random
 import threading
 from collections import deque
 from dataclasses import dataclass
 
-KINDS = ("status", "truncate", "garble", "drop")
+KINDS = ("status", "truncate", "garble", "drop", "slow")
+SLOW_SECONDS = 0.3  # long enough to be seen in timings, well inside any sane client timeout
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,7 @@ class Fault:
       the connection, as a dropped proxy connection would.
     - `garble`: a 200 with a well-formed HTTP frame but a body that is not JSON.
     - `drop`: close the connection without answering.
+    - `slow`: wait `SLOW_SECONDS`, then answer normally.
     """
 
     kind: str = "status"
@@ -35,7 +40,7 @@ class Fault:
 
 
 def parse_fault(spec: str | int | Fault) -> Fault:
-    """`429`, `"503"`, `"truncate"`, `"garble"`, `"drop"` or a ready `Fault`."""
+    """`429`, `"503"`, `"truncate"`, `"garble"`, `"drop"`, `"slow"` or a ready `Fault`."""
     if isinstance(spec, Fault):
         return spec
     if isinstance(spec, int) or spec.isdigit():
@@ -64,3 +69,38 @@ class FaultQueue:
     def __len__(self) -> int:
         with self._lock:
             return len(self._faults)
+
+
+def random_fault_menu(retry_after: int) -> tuple[Fault, ...]:
+    """The faults `--fault-rate` draws from, equally likely: the transient failures a real
+    API and its proxies produce, all of which a correct client survives by retrying."""
+    return (
+        Fault(status=429, retry_after=retry_after),
+        Fault(status=500),
+        Fault(status=503, retry_after=retry_after),
+        Fault(kind="slow"),
+        Fault(kind="truncate"),
+    )
+
+
+class RandomFaults:
+    """With probability `rate`, one fault from `random_fault_menu` for each request."""
+
+    def __init__(self, rate: float, seed: int, retry_after: int = 1) -> None:
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError(f"fault rate must be between 0 and 1, not {rate}")
+        self.rate = rate
+        self.seed = seed
+        self.menu = random_fault_menu(retry_after)
+        self._counter = itertools.count()
+        self._lock = threading.Lock()
+
+    def draw(self) -> Fault | None:
+        if self.rate <= 0.0:
+            return None
+        with self._lock:
+            n = next(self._counter)
+        rng = random.Random(f"{self.seed}:{n}")  # per-request stream: no shared RNG state to race on
+        if rng.random() >= self.rate:
+            return None
+        return self.menu[int(rng.random() * len(self.menu))]

@@ -33,6 +33,11 @@ PROFILES = (
     ("ALL THROUGH", 4, 18, PRIMARY_YEARS + ("7", "8", "9", "10", "11", "12", "13")),
 )
 PROFILE_WEIGHTS = (6, 2, 2, 2, 1)  # primaries dominate, as in England
+# Few trusts, so several schools share one (a MAT); the ’ exercises cp1252 in the GIAS extract.
+TRUSTS = (("2044", "Northern Lights Academy Trust"), ("16324", "St Bede’s Catholic Academy Trust"),
+          ("4712", "Riverside Learning Partnership"), ("10985", "Castleton Multi Academy Trust"))
+DIOCESES = (("CE23", "Diocese of London"), ("CE18", "Diocese of Leicester"),
+            ("RC21", "Archdiocese of Westminster"), ("RC05", "Archdiocese of Birmingham"))
 
 
 @dataclass(slots=True)
@@ -71,6 +76,12 @@ class School:
     permissions: dict[str, bool]  # permission identity -> granted
     nc_years: tuple[str, ...]
     pupils: list[Pupil] = field(default_factory=list)
+    # GIAS links (domain.md §3.2): 0 or 1 trust, 0 or 1 diocese. None = no link (GIAS writes
+    # a blank trust and diocese "0000").
+    trust_uid: str | None = None  # GIAS `Trusts (code)`, a 4-5 digit group UID
+    trust_name: str | None = None
+    diocese_code: str | None = None  # GIAS `Diocese (code)`, e.g. "CE23"
+    diocese_name: str | None = None
 
     @property
     def approved(self) -> bool:
@@ -118,6 +129,7 @@ class _Builder:
 
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
+        self.seed = seed
         self.last_id = 1_000_000_000 + self.below(1_000_000_000)  # 10 digits for ~200k+ ids
         self.used_upns: set[str] = set()
         self.upn_prefixes: dict[tuple[str, str, int], tuple[str, int]] = {}
@@ -138,6 +150,7 @@ class _Builder:
         phase, low, high, years = profile
         approval = approval_for(index)
         kind = self.pick(names.SCHOOL_KINDS[phase])
+        links = self.school_links(index, church_of_england="Church of England" in kind)
         return School(
             id=self.wonde_id(),
             urn=str(100000 + 37 * index + self.below(37)),
@@ -152,7 +165,20 @@ class _Builder:
             approval=approval,
             permissions=self.permissions(index, approval),
             nc_years=years,
+            **links,
         )
+
+    def school_links(self, index: int, church_of_england: bool) -> dict[str, str | None]:
+        """Trust (about half of schools) and diocese (about a quarter; always a CE diocese for a
+        CofE-named school). A separate RNG per school, so adding these fields left every other
+        seeded value unchanged."""
+        rng = random.Random(f"{self.seed}:school-links:{index}")
+        trust = rng.choices(TRUSTS, (4, 3, 2, 1))[0] if rng.random() < 0.5 else (None, None)
+        diocese = DIOCESES[int(rng.random() * len(DIOCESES))] if rng.random() < 0.12 else (None, None)
+        if church_of_england:
+            diocese = DIOCESES[int(rng.random() * 2)]
+        return {"trust_uid": trust[0], "trust_name": trust[1],
+                "diocese_code": diocese[0], "diocese_name": diocese[1]}
 
     def permissions(self, index: int, approval: str) -> dict[str, bool]:
         granted = approval == "approved"

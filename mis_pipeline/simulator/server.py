@@ -1,24 +1,31 @@
 """The simulator's HTTP server: a thin shell over the API objects, routed by path prefix.
 
-Wonde lives under `/v1.0/`; a second API (XoD under `/api/`) can be added to `routes`.
-HTTP/1.1 with keep-alive and an exact Content-Length on every response, so clients reuse
-connections the way they would against the real service.
+Wonde lives under `/v1.0/`, the GIAS extract under `/gias/`; a second API (XoD under `/api/`)
+can be added to `routes`. HTTP/1.1 with keep-alive and an exact Content-Length on every
+response, so clients reuse connections the way they would against the real service.
+Optionally HTTPS (`tls_dir`), with a private CA the client trusts via REQUESTS_CA_BUNDLE.
 """
 
 from __future__ import annotations
 
 import json
 import signal
+import ssl
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from mis_pipeline.simulator.faults import Fault, FaultQueue
+from mis_pipeline.simulator.faults import SLOW_SECONDS, Fault, FaultQueue, RandomFaults
+from mis_pipeline.simulator.gias import PATH as GIAS_PATH
+from mis_pipeline.simulator.gias import GiasDownload, write_gias_extract
 from mis_pipeline.simulator.population import Population, build_population
+from mis_pipeline.simulator.tls import default_tls_dir, prepare_tls_files, server_context
 from mis_pipeline.simulator.wonde_api import PREFIX as WONDE_PREFIX
-from mis_pipeline.simulator.wonde_api import WondeApi, error
+from mis_pipeline.simulator.wonde_api import Page, WondeApi, error
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8710
 DEFAULT_SCHOOLS, DEFAULT_PUPILS, DEFAULT_SEED, DEFAULT_TOKEN = 6, 40, 7, "sim-token"
@@ -55,11 +62,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._discard_request_body()
         split = urlsplit(self.path)
         owner = self.server.owner
-        fault = owner.faults.pop()
+        fault = owner.next_fault()
         if fault is not None and fault.kind == "drop":
             owner.record(self.command, split, 0)
             self.close_connection = True
             return
+        if fault is not None and fault.kind == "slow":
+            time.sleep(SLOW_SECONDS)
         status, headers, body = owner.respond(self.command, self.headers, split)
         if fault is not None:
             status, headers, body = _apply_fault(fault, status, headers, body)
@@ -100,21 +109,62 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     owner: "SimulatorServer"
+    tls_context: ssl.SSLContext | None = None
+
+    def finish_request(self, request, client_address) -> None:
+        """Runs in the per-connection thread, so the TLS handshake happens here rather than in
+        `accept()`, where one stalled client would block every other connection."""
+        if self.tls_context is None:
+            super().finish_request(request, client_address)
+            return
+        with self.tls_context.wrap_socket(request, server_side=True) as secured:
+            super().finish_request(secured, client_address)
+
+    def handle_error(self, request, client_address) -> None:
+        # A client that rejects our certificate or hangs up mid-response is routine in tests
+        # and soak runs; a traceback on stderr per occurrence would bury real problems.
+        error_type = sys.exc_info()[0]
+        if error_type is not None and issubclass(error_type, (ssl.SSLError, ConnectionError)):
+            return
+        super().handle_error(request, client_address)
+
+
+class _HttpsPage(Page):
+    def url(self, number: int) -> str:
+        # Page builds `http://` links; behind TLS the absolute `next` must say https, or a
+        # client checking the origin (ours does) rightly refuses it.
+        return "https://" + super().url(number).removeprefix("http://")
+
+
+class _HttpsWondeApi(WondeApi):
+    def paginate(self, host: str, path: str, params, total: int) -> Page:
+        return _HttpsPage.of(host, path, params, total)
 
 
 class SimulatorServer:
     """Serves `population` over loopback HTTP until `stop()`."""
 
-    def __init__(self, population: Population, host: str = DEFAULT_HOST, port: int = 0, token: str = DEFAULT_TOKEN):
+    def __init__(self, population: Population, host: str = DEFAULT_HOST, port: int = 0, token: str = DEFAULT_TOKEN,
+                 *, fault_rate: float = 0.0, seed: int | None = None, retry_after_seconds: int = 1,
+                 tls_dir: Path | None = None):
+        """`fault_rate`: share of requests that get a random transient fault (deterministic for
+        `seed`, default the population's). `retry_after_seconds`: the Retry-After those 429/503
+        faults carry. `tls_dir`: serve HTTPS with a CA and certificate kept in that folder."""
         self.population = population
         self.token = token
-        self.wonde = WondeApi(population, token)
-        self.routes = {WONDE_PREFIX: self.wonde}  # prefix -> API; XoD will add "/api/"
+        self.tls_files = prepare_tls_files(Path(tls_dir)) if tls_dir is not None else None
+        self.wonde = (_HttpsWondeApi if self.tls_files else WondeApi)(population, token)
+        self.gias = GiasDownload(population)
+        # prefix -> API; XoD will add "/api/"
+        self.routes = {WONDE_PREFIX: self.wonde, GIAS_PATH.rsplit("/", 1)[0] + "/": self.gias}
         self.faults = FaultQueue()
+        self.random_faults = RandomFaults(fault_rate, population.seed if seed is None else seed, retry_after_seconds)
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
         self._httpd = _Server((host, port), _Handler)
         self._httpd.owner = self
+        if self.tls_files:
+            self._httpd.tls_context = server_context(self.tls_files)
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -145,8 +195,21 @@ class SimulatorServer:
         return self._httpd.server_address[1]
 
     @property
+    def scheme(self) -> str:
+        return "https" if self.tls_files else "http"
+
+    @property
     def wonde_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1.0"
+        return f"{self.scheme}://{self.host}:{self.port}/v1.0"
+
+    @property
+    def gias_url(self) -> str:
+        return f"{self.scheme}://{self.host}:{self.port}{GIAS_PATH}"
+
+    @property
+    def ca_path(self) -> Path | None:
+        """The CA bundle a client must trust (REQUESTS_CA_BUNDLE), or None over plain HTTP."""
+        return self.tls_files.ca_cert if self.tls_files else None
 
     # -- test hooks ------------------------------------------------------------------------
     def inject_faults(self, faults) -> None:
@@ -157,6 +220,7 @@ class SimulatorServer:
     def invalidate_cache(self) -> None:
         """Call after mutating the population so responses reflect the change."""
         self.wonde.invalidate_cache()
+        self.gias.invalidate_cache()
 
     @property
     def request_log(self) -> list[RequestRecord]:
@@ -168,6 +232,11 @@ class SimulatorServer:
             self._log.clear()
 
     # -- request handling ------------------------------------------------------------------
+    def next_fault(self) -> Fault | None:
+        """An explicitly queued fault wins; otherwise the seeded fault rate may pick one."""
+        queued = self.faults.pop()
+        return queued if queued is not None else self.random_faults.draw()
+
     def record(self, method: str, split, status: int) -> None:
         entry = RequestRecord(method, split.path, parse_qs(split.query, keep_blank_values=True), status)
         with self._log_lock:
@@ -182,15 +251,28 @@ class SimulatorServer:
 
 
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEFAULT_SCHOOLS,
-          pupils_per_school: int = DEFAULT_PUPILS, seed: int = DEFAULT_SEED, token: str = DEFAULT_TOKEN) -> None:
-    """Build a population, serve it, print the settings a client needs, block until SIGTERM/SIGINT."""
+          pupils_per_school: int = DEFAULT_PUPILS, seed: int = DEFAULT_SEED, token: str = DEFAULT_TOKEN,
+          *, fault_rate: float = 0.0, retry_after_seconds: int = 1, tls: bool = False,
+          tls_dir: Path | None = None, gias_path: Path | None = None) -> None:
+    """Build a population, serve it, print the settings a client needs (`NAME=value` lines,
+    WONDE_API_URL and WONDE_API_TOKEN first), block until SIGTERM/SIGINT.
+
+    `tls` serves HTTPS with a CA under `tls_dir` (default `$MIS_HOME/simulator-tls/`);
+    `gias_path` also writes the GIAS extract there."""
     population = build_population(seed, schools, pupils_per_school)
-    server = SimulatorServer(population, host=host, port=port, token=token).start()
+    if tls and tls_dir is None:
+        tls_dir = default_tls_dir()
+    server = SimulatorServer(population, host=host, port=port, token=token, fault_rate=fault_rate, seed=seed,
+                             retry_after_seconds=retry_after_seconds, tls_dir=tls_dir if tls else None).start()
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         print(f"WONDE_API_URL={server.wonde_url}")
         print(f"WONDE_API_TOKEN={token}")
+        if server.ca_path is not None:
+            print(f"REQUESTS_CA_BUNDLE={server.ca_path}")
+        if gias_path is not None:
+            print(f"GIAS_EXTRACT={write_gias_extract(population, gias_path).resolve()}")
         sys.stdout.flush()
         while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
             pass

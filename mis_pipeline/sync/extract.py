@@ -38,7 +38,11 @@ def keyed_records(pages: Iterable[list[dict]], school_urn: str, normalise: Norma
                 unreadable.append(Rejection({"connector_pupil_id": raw.get("id") if isinstance(raw, dict) else None},
                                             f"record: unreadable ({type(error).__name__})"))
                 continue
-            record["pupil_key"] = pupil_key(school_urn, record["connector"], record["upi"] or "")
+            if not record.get("mis_id"):
+                unreadable.append(Rejection({"connector_pupil_id": record.get("connector_pupil_id")},
+                                            "mis_id: not_nullable"))
+                continue
+            record["pupil_key"] = pupil_key(school_urn, record["mis_id"])
             records.append(record)
         yield records, unreadable
 

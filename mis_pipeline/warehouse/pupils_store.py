@@ -6,27 +6,21 @@ state or the new one, and a rerun converges on the same result as an uninterrupt
 
 from __future__ import annotations
 
-import hashlib
-import operator
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, text
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from data_contracts import PUPILS, Rejection
 
-from .bulk import drop_stage, stage_rows
+from .upsert import UpsertPlan, upsert_records
 from .engine import is_postgres
 from .schema import pupils, quarantine, sync_log, sync_state
 
-RECORD_COLUMNS = PUPILS.column_names
-_record_values = operator.itemgetter(*RECORD_COLUMNS)
-_hashed_values = operator.itemgetter(*(c for c in RECORD_COLUMNS if c != "source_updated_at"))
-STORED_COLUMNS = (*RECORD_COLUMNS, "row_hash", "first_synced_at", "last_changed_at", "last_run_id")
-_UPDATED_ON_CHANGE = tuple(c for c in STORED_COLUMNS if c not in ("pupil_key", "first_synced_at"))
+PLAN = UpsertPlan.for_contract(PUPILS, pupils)
 
 
 @dataclass(frozen=True)
@@ -54,8 +48,7 @@ class SyncCounts:
 
 def row_hash(record: dict) -> str:
     """A digest of the record's values, so unchanged rows are recognised without column compares."""
-    # The connector's own timestamp is left out: a record touched without a real change is unchanged.
-    return hashlib.blake2b(repr(_hashed_values(record)).encode(), digest_size=16).hexdigest()
+    return PLAN.row_hash(record)
 
 
 def is_empty_delta(sync: SchoolSync) -> bool:
@@ -100,24 +93,7 @@ def _log_sync(conn: Connection, sync: SchoolSync, counts: SyncCounts, run_id: st
 
 
 def _upsert_pupils(conn: Connection, records: list[dict], run_id: str | None, now: datetime) -> tuple[int, int]:
-    if not records:
-        return 0, 0
-    rows = ((*_record_values(record), row_hash(record), now, now, run_id) for record in records)
-    stage = stage_rows(conn, pupils, STORED_COLUMNS, rows)
-    inserted = conn.execute(text(
-        f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS "
-        f"(SELECT 1 FROM pupils p WHERE p.pupil_key = s.pupil_key)")).scalar_one()
-    updated = conn.execute(text(
-        f"SELECT count(*) FROM {stage} s JOIN pupils p ON p.pupil_key = s.pupil_key "
-        f"WHERE p.row_hash <> s.row_hash")).scalar_one()
-    columns = ", ".join(STORED_COLUMNS)
-    assignments = ", ".join(f"{c} = excluded.{c}" for c in _UPDATED_ON_CHANGE)
-    conn.execute(text(
-        f"INSERT INTO pupils ({columns}) SELECT {columns} FROM {stage} WHERE true "
-        f"ON CONFLICT (pupil_key) DO UPDATE SET {assignments} "
-        f"WHERE pupils.row_hash <> excluded.row_hash"))
-    drop_stage(conn, stage)
-    return inserted, updated
+    return upsert_records(conn, PLAN, records, run_id, now)
 
 
 def _replace_quarantine(conn: Connection, sync: SchoolSync, run_id: str | None, now: datetime) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Index, Integer, MetaData, String, Table, Text, UniqueConstraint,
+    Boolean, Column, Date, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    UniqueConstraint,
 )
+
+from data_contracts import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS, Contract
 
 metadata = MetaData()
 
@@ -43,7 +46,7 @@ pupils = Table(
     Column("connector", String(16), nullable=False),
     Column("connector_pupil_id", String(64), nullable=False),
     Column("upi", String(64), nullable=False),
-    Column("mis_id", String(64)),
+    Column("mis_id", String(64), nullable=False),
     Column("upn", String(13), nullable=False),
     Column("former_upn", String(13)),
     Column("legal_forename", String(100), nullable=False),
@@ -61,6 +64,7 @@ pupils = Table(
     Column("first_synced_at", DateTime(timezone=True), nullable=False),
     Column("last_changed_at", DateTime(timezone=True), nullable=False),
     Column("last_run_id", String(64)),
+    Column("deleted_at", DateTime(timezone=True)),  # removed at the connector (a retention trigger)
     Index("ix_pupils_school_urn", "school_urn"),
 )
 
@@ -91,3 +95,44 @@ sync_log = Table(
     Column("quarantined", Integer, nullable=False),
     Index("ix_sync_log_school", "school_urn", "dataset"),
 )
+
+
+gias_establishments = Table(
+    "gias_establishments", metadata,
+    Column("urn", String(8), primary_key=True),
+    Column("la_code", String(3), nullable=False),
+    Column("la_name", Text),
+    Column("establishment_number", String(4)),
+    Column("name", Text, nullable=False),
+    Column("status", Text),
+    Column("phase_code", String(2)),
+    Column("phase_name", Text),
+    Column("statutory_low_age", Integer),
+    Column("statutory_high_age", Integer),
+    Column("trust_uid", String(8)),
+    Column("trust_name", Text),
+    Column("diocese_code", String(8)),
+    Column("diocese_name", Text),
+    Column("imported_at", DateTime(timezone=True), nullable=False),
+    Index("ix_gias_la_estab", "la_code", "establishment_number"),
+)
+
+_SQL_TYPES = {"string": lambda c: String(c.max_length) if c.max_length else Text(), "date": lambda c: Date(),
+              "datetime": lambda c: DateTime(timezone=True), "bool": lambda c: Boolean(), "int": lambda c: Integer()}
+
+
+def dataset_table(contract: Contract) -> Table:
+    """A consent-scoped dataset's table, built from its contract plus the sync's bookkeeping."""
+    return Table(
+        contract.dataset, metadata,
+        *(Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable) for c in contract.columns),
+        Column("row_hash", String(32), nullable=False),
+        Column("first_synced_at", DateTime(timezone=True), nullable=False),
+        Column("last_changed_at", DateTime(timezone=True), nullable=False),
+        Column("last_run_id", String(64)),
+        PrimaryKeyConstraint(*contract.key, name=f"pk_{contract.dataset}"),
+        Index(f"ix_{contract.dataset}_school_urn", "school_urn"),
+    )
+
+
+DATASET_TABLES = {c.dataset: dataset_table(c) for c in (PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)}

@@ -26,4 +26,6 @@ def loopback_allowed(monkeypatch):
 @pytest.fixture()
 def client(server, loopback_allowed):
     server.faults.clear()
-    return WondeResource(api_url=server.wonde_url, api_token=TOKEN, per_page=7, backoff_factor=0.01, max_retries=3)
+    # Pacing off: these tests are about behaviour, and pacing has its own test.
+    return WondeResource(api_url=server.wonde_url, api_token=TOKEN, per_page=7, backoff_factor=0.01, max_retries=3,
+                         requests_per_second=0)

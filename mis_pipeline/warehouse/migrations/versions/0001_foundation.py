@@ -48,7 +48,7 @@ def upgrade() -> None:
         sa.Column("connector", sa.String(16), nullable=False),
         sa.Column("connector_pupil_id", sa.String(64), nullable=False),
         sa.Column("upi", sa.String(64), nullable=False),
-        sa.Column("mis_id", sa.String(64)),
+        sa.Column("mis_id", sa.String(64), nullable=False),
         sa.Column("upn", sa.String(13), nullable=False),
         sa.Column("former_upn", sa.String(13)),
         sa.Column("legal_forename", sa.String(100), nullable=False),
