@@ -2,13 +2,13 @@
 
 import dagster as dg
 
-from mis_pipeline.registry.assets import school_registry
+from mis_pipeline.registry.assets import gias_establishments, school_registry
 from mis_pipeline.resources import build_resources
-from mis_pipeline.sync.assets import sync_core_pupils
-from mis_pipeline.sync.jobs import discover_schools_job, sync_schools_job
+from mis_pipeline.sync.assets import sync_school_data
+from mis_pipeline.sync.jobs import discover_schools_job, import_gias_job, sync_schools_job
 
 defs = dg.Definitions(
-    assets=[school_registry, sync_core_pupils],
-    jobs=[discover_schools_job, sync_schools_job],
+    assets=[gias_establishments, school_registry, sync_school_data],
+    jobs=[discover_schools_job, import_gias_job, sync_schools_job],
     resources=build_resources(),
 )

@@ -56,7 +56,7 @@ def test_a_sync_with_bad_records_leaks_no_pupil_value(simulator, population, mis
     with engine.connect() as conn:
         rules = dict(conn.execute(sa.select(quarantine.c.record_ref, quarantine.c.rule)).all())
     assert rules == {originals[0].id: "upn: upn_check_letter", originals[1].id: "date_of_birth: not_nullable"}
-    assert f"{school.urn}: full sync, {len(originals)} fetched, {len(originals) - 2} new" in result.stdout
+    assert f"{school.urn}: full sync; pupils {len(originals)} fetched, {len(originals) - 2} new" in result.stdout
 
     runs = instance.get_runs()
     assert runs

@@ -36,6 +36,33 @@ def sync(args) -> int:
     return 0
 
 
+def schools_list(args) -> int:
+    from mis_pipeline.reports.schools import render_schools, school_listing
+    from mis_pipeline.warehouse.engine import get_engine
+
+    entries = school_listing(get_engine())
+    print(json.dumps({"schools": entries}, ensure_ascii=False) if args.json else render_schools(entries))
+    return 0
+
+
+def schools_import_gias(args) -> int:
+    from mis_pipeline.runs import failure_reason, run_job
+    from mis_pipeline.sync.jobs import IMPORT_GIAS_JOB
+
+    path = Path(args.file).resolve()
+    if not path.is_file():
+        raise CommandError(f"no such file: {args.file}")
+    result = run_job(get_instance(), IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": str(path)}}}})
+    if not result.success:
+        raise CommandError(f"GIAS import failed: {failure_reason(result)}")
+    [event] = [e for e in result.get_asset_materialization_events()]
+    metadata = event.event_specific_data.materialization.metadata
+    print(f"imported {metadata['establishments'].value} establishments "
+          f"({metadata['with_trust'].value} in a trust, {metadata['with_diocese'].value} with a diocese; "
+          f"{metadata['skipped_rows'].value} rows skipped)")
+    return 0
+
+
 def status(args) -> int:
     from mis_pipeline.reports.status import render_table, school_status
     from mis_pipeline.warehouse.engine import get_engine

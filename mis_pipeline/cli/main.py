@@ -25,6 +25,16 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--max-workers", type=int, default=4, help="schools synced at once in a run")
     sync.set_defaults(handler=commands.sync)
 
+    schools = sub.add_parser("schools", help="the school registry: list it, import GIAS reference data")
+    schools_sub = schools.add_subparsers(dest="action")
+    schools.set_defaults(handler=commands.schools_list, json=False)
+    listing = schools_sub.add_parser("list", help="registered schools with their GIAS links")
+    listing.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    listing.set_defaults(handler=commands.schools_list)
+    gias = schools_sub.add_parser("import-gias", help="import a GIAS establishment extract (edubasealldata*.csv)")
+    gias.add_argument("file", help="the CSV file, Windows-1252 encoded as GIAS publishes it")
+    gias.set_defaults(handler=commands.schools_import_gias)
+
     status = sub.add_parser("status", help="per school: counts held, quarantine, last sync, cursor")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
     status.set_defaults(handler=commands.status)

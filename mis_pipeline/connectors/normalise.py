@@ -147,3 +147,125 @@ def normalise_wonde_school(raw: dict) -> dict:
         "phase_of_education": raw.get("phase_of_education"),
         "mis": raw.get("mis"),
     }
+
+
+# -- other data items (canonical.py) ---------------------------------------------------------
+# Value vocabularies. Booleans may arrive as JSON bools or, defensively, 0/1 and "true"/"false".
+_BOOL = {True: True, False: False, "1": True, "0": False, "true": True, "false": False,
+         "True": True, "False": False, "Y": True, "N": False}
+# `english_as_additional_language_status`: the census first-language groups as text (our
+# simulator sends "English"/"Other than English"); a JSON bool is taken at face value.
+_EAL = {"English": False, "Believed to be English": False, "Other than English": True,
+        "Believed to be other than English": True, True: True, False: False}
+_GROUP_TYPES = {"YEAR": "year", "REGISTRATION": "registration", "HOUSE": "house", "TEACHING": "teaching",
+                "year": "year", "registration": "registration", "house": "house", "teaching": "teaching"}
+
+
+def _flag(value) -> bool | None:
+    return None if value is None else _BOOL.get(value)
+
+
+def _code(value) -> str | None:
+    """A census code sent as `{"code": ..., "description": ...}` or as the bare code."""
+    if value is None:
+        return None
+    if type(value) is dict:
+        value = value.get("code")
+    return value or None
+
+
+def _related_id(value) -> str:
+    """A relation sent as a bare id, or included as `{"data": {"id": ...}}`."""
+    if type(value) is dict:
+        value = value["data"]["id"]
+    return value
+
+
+def normalise_wonde_details(raw_student: dict, school_urn: str) -> dict | None:
+    """A student's `extended_details` → a canonical `pupil_details` record, or None when the
+    include is absent (not asked for, or `students.extended.read` not granted). The record's
+    time is the details' own `updated_at` when sent, else the student's."""
+    extended = raw_student.get("extended_details")
+    data = extended.get("data") if extended else None
+    if not data:
+        return None
+    get = data.get
+    updated_at = _fast_utc(get("updated_at")) or _fast_utc(raw_student.get("updated_at"))
+    if updated_at is None:
+        raise ValueError(f"Wonde student {raw_student.get('id')} has no updated_at")
+    in_care = get("in_care")
+    if in_care is None:
+        in_care = get("looked_after")
+    eal = get("english_as_additional_language_status")
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": raw_student["mis_id"],
+        "sen_status": get("sen_status") or None,
+        "fsm_eligible": _flag(get("free_school_meals")),
+        "pupil_premium": _flag(get("premium_pupil_indicator")),
+        "eal": None if eal is None else _EAL.get(eal),
+        "first_language": _code(get("first_language")),
+        "ethnicity": _code(get("ethnicity")),
+        "in_care": _flag(in_care),
+        "source_updated_at": updated_at,
+    }
+
+
+def normalise_wonde_attendance(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str]) -> dict:
+    """One session mark (fetched with `include=attendance_code`) → `attendance_sessions`.
+    A mark for a student not in `mis_id_by_student_id` raises KeyError, so the caller can
+    quarantine it; a mark whose code was not included raises ValueError."""
+    pupil_mis_id = mis_id_by_student_id[_related_id(raw["student"])]
+    code = raw.get("attendance_code")
+    if type(code) is not dict:
+        raise ValueError(f"Wonde attendance {raw.get('id')} has no included attendance_code")
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": pupil_mis_id,
+        "session_date": _fast_date(raw["date"]),
+        "session": raw["session"],
+        "mark": code["data"]["code"],
+        "source_updated_at": _fast_utc(raw["updated_at"]),
+    }
+
+
+def normalise_wonde_result(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str],
+                           aspect_names: dict[str, str], result_set_names: dict[str, str]) -> dict:
+    """One assessment result → `assessment_results`, naming its aspect and result set. An
+    unknown student, aspect or result set raises KeyError (the caller quarantines it)."""
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": mis_id_by_student_id[_related_id(raw["student"])],
+        "aspect_name": aspect_names[_related_id(raw["aspect"])],
+        "result_set_name": result_set_names[_related_id(raw["result_set"])],
+        "result": raw.get("result"),
+        "result_date": _fast_date(raw.get("result_date")),
+        "source_updated_at": _fast_utc(raw["updated_at"]),
+    }
+
+
+def normalise_wonde_group(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str]) -> list[dict]:
+    """One group (fetched with `include=students`) → one `pupil_groups` membership per member.
+    A group type outside year|registration|house|teaching (e.g. BOARDING) gives []; a group
+    without its students include raises ValueError (no members would look like everyone left);
+    an unknown member raises KeyError."""
+    group_type = _GROUP_TYPES.get(raw.get("type"))
+    if group_type is None:
+        return []
+    students = raw.get("students")
+    if type(students) is not dict or type(students.get("data")) is not list:
+        raise ValueError(f"Wonde group {raw.get('id')} has no included students")
+    name = raw.get("name")
+    code = raw.get("code") or name  # the natural key needs a code; a code-less group keys on its name
+    updated_at = _fast_utc(raw["updated_at"])
+    return [
+        {
+            "school_urn": school_urn,
+            "pupil_mis_id": mis_id_by_student_id[member["id"]],
+            "group_type": group_type,
+            "group_code": code,
+            "group_name": name,
+            "source_updated_at": updated_at,
+        }
+        for member in students["data"]
+    ]

@@ -2,6 +2,7 @@
 
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import dagster as dg
 
@@ -10,6 +11,8 @@ from mis_pipeline.connectors.wonde import WondeResource
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .discovery import wonde_school_entry
+from .gias import read_gias
+from .gias_store import replace_gias
 from .partitions import SCHOOLS
 from .store import register_approved
 
@@ -28,6 +31,7 @@ def _permissions(wonde: WondeResource, school_id: str) -> list[dict]:
     group_name="registry",
     kinds={"python", "wonde"},
     owners=OWNERS,
+    deps=["gias_establishments"],
 )
 def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource,
                     warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -54,4 +58,34 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource,
         "new_partitions": len(new_keys),
         "no_longer_listed": dg.MetadataValue.json(gone),
         "without_urn": len(entries) - len(keyed),
+    })
+
+
+class GiasImportConfig(dg.Config):
+    path: str  # an edubasealldata*.csv file (GIAS establishment extract)
+
+
+@dg.asset(
+    key="gias_establishments",
+    group_name="registry",
+    kinds={"python", "csv"},
+    owners=OWNERS,
+)
+def gias_establishments(context: dg.AssetExecutionContext, config: GiasImportConfig,
+                        warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """The DfE's register of establishments (GIAS): URN, LA, establishment number, phase, statutory
+    ages, trust and diocese for every school in England.
+
+    Neither connector says which trust or diocese a school belongs to, and XoD has no school list at
+    all, so connector schools are matched to this register by URN, or by LA code and establishment
+    number. A school with no row here is reported, never guessed.
+    """
+    read = read_gias(Path(config.path))
+    stored = replace_gias(warehouse.engine(), read.rows)
+    context.log.info(f"{stored} establishments imported; {read.skipped} rows without a URN skipped")
+    return dg.MaterializeResult(metadata={
+        "establishments": stored,
+        "skipped_rows": read.skipped,
+        "with_trust": sum(1 for row in read.rows if row["trust_uid"]),
+        "with_diocese": sum(1 for row in read.rows if row["diocese_code"]),
     })

@@ -2,6 +2,7 @@
 
 Pure data, no HTTP. Everything comes from one `random.Random(seed)` and fixed dates, never the
 wall clock, so a seed always builds the same population and tests can compare against it.
+`mis_pipeline.simulator.advance` later mutates it (new pupils, leavers, deletions...) at a given time.
 """
 
 from __future__ import annotations
@@ -17,6 +18,10 @@ from mis_pipeline.simulator import names
 ACADEMIC_YEAR = 2026  # the simulated "now" is autumn term 2026/27
 CLOCK_START = datetime(2026, 9, 1, tzinfo=timezone.utc)
 CLOCK_SECONDS = 61 * 86400  # created_at/updated_at fall in Sep-Oct 2026
+# The simulated "now" of a freshly built population: after every generated created_at/updated_at.
+# `advance` (mis_pipeline.simulator.advance) moves it forward.
+POPULATION_CLOCK = CLOCK_START + timedelta(seconds=CLOCK_SECONDS)
+CONNECTORS = ("wonde", "xod")
 LA_CODES = ("201", "210", "213", "330", "336", "371", "380", "800", "812", "856", "873", "919", "925", "937")
 MIS_NAMES = ("SIMS", "Arbor", "Bromcom")
 OPTIONAL_PERMISSIONS = ("students.extended.read", "attendance.read", "assessment.read", "groups.read")
@@ -82,16 +87,52 @@ class School:
     trust_name: str | None = None
     diocese_code: str | None = None  # GIAS `Diocese (code)`, e.g. "CE23"
     diocese_name: str | None = None
+    # Which MIS connector serves the school: "wonde" or "xod" (`connector_for`, fixed by index).
+    connector: str = "wonde"
+    # Pupils who have left: no longer in `pupils`, kept with `leaving_date` set. Served as
+    # leavers (Wonde `students-leaver`, XoD `includeLeavers`). Empty until `advance` runs.
+    leavers: list[Pupil] = field(default_factory=list)
 
     @property
     def approved(self) -> bool:
         return self.approval == "approved"
 
 
+@dataclass(slots=True)
+class Deletion:
+    """A Wonde deletions row (connectors.md §1.6): a pupil record removed from the MIS. When the
+    MIS record comes back (same `mis_id`), Wonde re-enrols it under a NEW `id` with the SAME
+    `upi`, and this row gets `restored_at`."""
+
+    type: str  # "student"
+    id: str  # the deleted record's Wonde id (the restored record has another one)
+    mis_id: str
+    upi: str
+    deleted_at: datetime  # aware UTC
+    restored_at: datetime | None  # aware UTC
+    school_id: str  # the Wonde id of the school it was deleted from
+    pupil: Pupil = field(repr=False)  # the record as it was when deleted, for restoring it
+
+    @property
+    def updated_at(self) -> datetime:
+        """The row's last change, so `updated_after`/`updated_before` filters apply to it."""
+        return self.restored_at or self.deleted_at
+
+
 @dataclass
 class Population:
     seed: int
     schools: list[School]
+    deletions: list[Deletion] = field(default_factory=list)  # every school's, oldest first
+    clock: datetime = POPULATION_CLOCK  # the simulated now; `advance` moves it
+    steps: int = 0  # how many `advance` steps have run (seeds each step's RNG)
+
+    def schools_on(self, connector: str) -> list[School]:
+        """Schools served by `connector` ("wonde" or "xod"), in any approval state."""
+        return [school for school in self.schools if school.connector == connector]
+
+    def deletions_for(self, school: School) -> list[Deletion]:
+        return [deletion for deletion in self.deletions if deletion.school_id == school.id]
 
     def approved_schools(self) -> list[School]:
         return [school for school in self.schools if school.approved]
@@ -110,6 +151,17 @@ def approval_for(index: int) -> str:
     if index % 7 == 6:
         return "pending"
     return "approved"
+
+
+def connector_for(index: int) -> str:
+    """Fixed by position, not by the RNG (adding it changed no seeded value): every third school
+    (index % 3 == 2) is on XoD, so schools 0 and 1 are always on Wonde."""
+    return "xod" if index % 3 == 2 else "wonde"
+
+
+def xod_estab(school: School) -> str:
+    """The school's XoD `estab`: LA code + establishment number, 7 digits."""
+    return school.la_code + school.establishment_number
 
 
 def nc_year_number(nc_year: str) -> int:
@@ -165,6 +217,7 @@ class _Builder:
             approval=approval,
             permissions=self.permissions(index, approval),
             nc_years=years,
+            connector=connector_for(index),
             **links,
         )
 

@@ -1,7 +1,8 @@
 """The simulator's HTTP server: a thin shell over the API objects, routed by path prefix.
 
 Wonde lives under `/v1.0/`, the GIAS extract under `/gias/`; a second API (XoD under `/api/`)
-can be added to `routes`. HTTP/1.1 with keep-alive and an exact Content-Length on every
+can be added to `routes`. `POST /_sim/advance` moves the population forward
+(`SimulatorServer.handle_advance`). HTTP/1.1 with keep-alive and an exact Content-Length on every
 response, so clients reuse connections the way they would against the real service.
 Optionally HTTPS (`tls_dir`), with a private CA the client trusts via REQUESTS_CA_BUNDLE.
 """
@@ -15,10 +16,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from mis_pipeline.simulator.advance import ChangeLog
+from mis_pipeline.simulator.advance import advance as advance_population
 from mis_pipeline.simulator.faults import SLOW_SECONDS, Fault, FaultQueue, RandomFaults
 from mis_pipeline.simulator.gias import PATH as GIAS_PATH
 from mis_pipeline.simulator.gias import GiasDownload, write_gias_extract
@@ -29,6 +33,7 @@ from mis_pipeline.simulator.wonde_api import Page, WondeApi, error
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8710
 DEFAULT_SCHOOLS, DEFAULT_PUPILS, DEFAULT_SEED, DEFAULT_TOKEN = 6, 40, 7, "sim-token"
+ADVANCE_PATH = "/_sim/advance"  # simulator control, not part of any real API
 
 
 @dataclass(frozen=True)
@@ -166,6 +171,7 @@ class SimulatorServer:
         if self.tls_files:
             self._httpd.tls_context = server_context(self.tls_files)
         self._thread: threading.Thread | None = None
+        self._advance_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "SimulatorServer":
@@ -222,6 +228,53 @@ class SimulatorServer:
         self.wonde.invalidate_cache()
         self.gias.invalidate_cache()
 
+    def advance(self, at: datetime | None = None) -> ChangeLog:
+        """Advance the served population one step (`mis_pipeline.simulator.advance.advance`, `at`
+        default now UTC) and drop every API's caches, so the next responses show the changes."""
+        with self._advance_lock:
+            log = advance_population(self.population, at=at)
+            self.invalidate_all_caches()
+        return log
+
+    def invalidate_all_caches(self) -> None:
+        """`invalidate_cache()` on every routed API (and any `xod` attribute), where it has one."""
+        apis = list(self.routes.values()) + [self.wonde, self.gias, getattr(self, "xod", None)]
+        seen: set[int] = set()
+        for api in apis:
+            if api is None or id(api) in seen:
+                continue
+            seen.add(id(api))
+            invalidate = getattr(api, "invalidate_cache", None)
+            if callable(invalidate):
+                invalidate()
+
+    def handle_advance(self, method: str, query: str, authorization: str | None):
+        """`POST /_sim/advance[?at=<ISO 8601 with zone>]`: one `advance` step, then all caches
+        dropped. Needs the API token (Bearer, or Basic like Wonde). Answers the ChangeLog as JSON:
+        `{"at": ..., "step": n, "schools": {urn: {"new": [mis_id...], "changed": {mis_id:
+        [field...]}, "left": [...], "deleted": [...], "restored": [...], "upn_replaced": [...]}}}`.
+        An operator runs it with
+        `curl -X POST -H "Authorization: Bearer TOKEN" http://HOST:PORT/_sim/advance`."""
+        if not self.wonde.authorised(authorization):
+            return error(401, "Unauthenticated.")
+        if method != "POST":
+            return error(405, "Method Not Allowed")
+        at = None
+        requested = parse_qs(query).get("at")
+        if requested:
+            text = requested[-1].replace("Z", "+00:00")
+            if text[-6:-5] == " ":  # an unencoded "+00:00" arrives as " 00:00"
+                text = text[:-6] + "+" + text[-5:]
+            try:
+                at = datetime.fromisoformat(text)
+            except ValueError:
+                return error(422, "`at` is not an ISO 8601 time.")
+        try:
+            log = self.advance(at)
+        except ValueError as exc:  # a naive `at`, or one not after the population clock
+            return error(422, str(exc))
+        return 200, {"Content-Type": "application/json"}, json.dumps(log.to_json()).encode()
+
     @property
     def request_log(self) -> list[RequestRecord]:
         with self._log_lock:
@@ -243,6 +296,8 @@ class SimulatorServer:
             self._log.append(entry)
 
     def respond(self, method: str, headers, split):
+        if split.path.rstrip("/") == ADVANCE_PATH:
+            return self.handle_advance(method, split.query, headers.get("Authorization"))
         for prefix, api in self.routes.items():
             if split.path.startswith(prefix):
                 host = headers.get("Host") or f"{self.host}:{self.port}"

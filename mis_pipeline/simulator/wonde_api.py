@@ -14,6 +14,9 @@ from collections import OrderedDict
 from datetime import date, datetime, timezone
 from urllib.parse import parse_qsl, urlencode
 
+from mis_pipeline.simulator.datasets import (
+    DATASETS_UPDATED_AT, AssessmentResult, AttendanceMark, Group, PupilDetails, SchoolDatasets, build_school_datasets,
+)
 from mis_pipeline.simulator.population import Population, Pupil, School
 
 PREFIX = "/v1.0/"
@@ -30,6 +33,53 @@ PERMISSION_NAMES = {
     "assessment.read": ("Assessment", "Assessment"),
     "groups.read": ("Groups", "Groups"),
 }
+# Other data items (connectors.md §1.3). Each needs its own read permission; a missing one is a 403
+# on the endpoint (connectors.md §3.4, a guess). `students.extended.read` is optional on the students
+# endpoint instead: without it `extended_details` is silently left out of the records.
+DATASET_PERMISSIONS = {
+    ("attendance", "session"): "attendance.read",
+    ("assessment", "aspects"): "assessment.read",
+    ("assessment", "resultsets"): "assessment.read",
+    ("assessment", "results"): "assessment.read",
+    ("groups",): "groups.read",
+}
+ATTENDANCE_INCLUDES = ["attendance_code", "student", "employee"]
+ASSESSMENT_INCLUDES = {"aspects": ["results"], "resultsets": ["results"],
+                       "results": ["aspect", "result_set", "student"]}
+GROUP_INCLUDES = ["students", "employees"]
+# Attendance-code objects: `id, code, description, type` is a fact (W-PHP4); the `type`
+# vocabulary and these ids are guesses. Categories follow domain.md §4 (2024 codes).
+ATTENDANCE_CODE_TABLE = (
+    ("/", "Present (AM)", "PRESENT"),
+    ("\\", "Present (PM)", "PRESENT"),
+    ("L", "Late (before registers closed)", "PRESENT"),
+    ("B", "Any other approved educational activity", "APPROVED_EDUCATIONAL_ACTIVITY"),
+    ("V", "Educational visit or trip", "APPROVED_EDUCATIONAL_ACTIVITY"),
+    ("I", "Illness (not medical or dental appointments)", "AUTHORISED_ABSENCE"),
+    ("M", "Medical or dental appointments", "AUTHORISED_ABSENCE"),
+    ("C2", "Leave of absence for a pupil on a part-time timetable", "AUTHORISED_ABSENCE"),
+    ("E", "Suspended or excluded, no alternative provision made", "AUTHORISED_ABSENCE"),
+    ("G", "Holiday not authorised by the school", "UNAUTHORISED_ABSENCE"),
+    ("N", "Reason for absence not yet provided", "UNAUTHORISED_ABSENCE"),
+    ("O", "Absent in other or unknown circumstances", "UNAUTHORISED_ABSENCE"),
+    ("U", "Arrived in school after registration closed", "UNAUTHORISED_ABSENCE"),
+    ("#", "Planned whole or partial school closure", "NOT_COUNTED"),
+    ("-", "All should attend / no mark recorded", "NO_MARK"),
+)
+ATTENDANCE_CODES = {
+    code: {"id": f"A2040506{index:02d}", "code": code, "description": description, "type": kind}
+    for index, (code, description, kind) in enumerate(ATTENDANCE_CODE_TABLE)
+}
+# extended_details: field names from a public Wonde sync (domain.md §1.5); value forms are our
+# choice. EAL is the census first-language group as a string; language and ethnicity are
+# `{code, description}` objects carrying the census codes.
+EAL_STATUS = {False: "English", True: "Other than English"}
+LANGUAGES = {"ENG": "English", "POL": "Polish", "URD": "Urdu", "PAN": "Panjabi", "BEN": "Bengali",
+             "SOM": "Somali", "ARA": "Arabic", "POR": "Portuguese", "RUM": "Romanian"}
+ETHNICITIES = {"WBRI": "White - British", "WIRI": "White - Irish", "WROM": "White - Gypsy/Roma",
+               "WOTH": "Any other White background", "MWBC": "White and Black Caribbean",
+               "AIND": "Indian", "APKN": "Pakistani", "BAFR": "Black - African", "CHNE": "Chinese",
+               "MOTH": "Any other mixed background", "REFU": "Refused"}
 JSON_HEADERS = {"Content-Type": "application/json"}
 PAGE_CACHE_SIZE = 256  # whole pages; pupil fragments are cached separately
 
@@ -101,7 +151,7 @@ def render_permissions(school: School) -> list[dict]:
     return rows
 
 
-def render_student(pupil: Pupil, with_education: bool) -> dict:
+def render_student(pupil: Pupil, with_education: bool, details: PupilDetails | None = None) -> dict:
     record = {
         "id": pupil.id, "upi": pupil.upi, "mis_id": pupil.mis_id,
         "initials": pupil.forename[:1] + pupil.surname[:1], "title": None,
@@ -120,6 +170,55 @@ def render_student(pupil: Pupil, with_education: bool) -> dict:
             "admission_date": php_datetime(pupil.admission_date, "Europe/London"),
             "leaving_date": php_datetime(pupil.leaving_date, "Europe/London"),
         }}
+    if details is not None:  # only when asked for and `students.extended.read` is granted
+        record["extended_details"] = {"data": render_details(details)}
+    return record
+
+
+def render_details(details: PupilDetails) -> dict:
+    return {
+        "sen_status": details.sen_status,
+        "free_school_meals": details.fsm_eligible,
+        "premium_pupil_indicator": details.pupil_premium,
+        "english_as_additional_language_status": EAL_STATUS[details.eal],
+        "first_language": {"code": details.first_language,
+                           "description": LANGUAGES.get(details.first_language, details.first_language)},
+        "ethnicity": {"code": details.ethnicity, "description": ETHNICITIES.get(details.ethnicity, details.ethnicity)},
+        "in_care": details.in_care,
+        "updated_at": php_datetime(details.updated_at),
+    }
+
+
+def render_mark(mark: AttendanceMark, with_code: bool) -> dict:
+    code = ATTENDANCE_CODES[mark.code]
+    return {
+        "id": mark.id, "student": mark.pupil_id,
+        # A bare id unless included, like other relations (connectors.md §1.4, a guess).
+        "attendance_code": {"data": code} if with_code else code["id"],
+        "employee": None, "session": mark.session,
+        "date": php_datetime(mark.date, "Europe/London"),
+        "comment": None,
+        "minutes_late": (int(mark.id[-2:]) % 25 + 1) if mark.code == "L" else None,
+        "created_at": php_datetime(mark.updated_at), "updated_at": php_datetime(mark.updated_at),
+    }
+
+
+def render_result(result: AssessmentResult) -> dict:
+    return {
+        "id": result.id, "student": result.pupil_id, "aspect": result.aspect_id, "result_set": result.result_set_id,
+        "result": result.result, "result_date": php_datetime(result.result_date, "Europe/London"),
+        "created_at": php_datetime(result.updated_at), "updated_at": php_datetime(result.updated_at),
+    }
+
+
+def render_group(group: Group, with_students: bool) -> dict:
+    record = {
+        "id": group.id, "mis_id": str(int(group.id[-6:])), "code": group.code, "name": group.name,
+        "type": group.type.upper(), "description": None,
+        "created_at": php_datetime(group.updated_at), "updated_at": php_datetime(group.updated_at),
+    }
+    if with_students:  # trimmed to ids: the real include nests whole student objects
+        record["students"] = {"data": [{"id": pupil_id} for pupil_id in group.member_ids]}
     return record
 
 
@@ -131,7 +230,12 @@ class WondeApi:
         self.token = token
         self._lock = threading.Lock()
         self._pages: OrderedDict[tuple, Response] = OrderedDict()
-        self._fragments: dict[tuple[str, bool], bytes] = {}
+        self._fragments: dict[tuple[str, bool, bool], bytes] = {}
+        # Each school's other data items, built on first use (attendance is large) by school id.
+        self._datasets: dict[str, SchoolDatasets] = {}
+        self._datasets_lock = threading.Lock()
+        # Filtered row lists, so paging through a big filtered list does not refilter per page.
+        self._filtered: OrderedDict[tuple, list] = OrderedDict()
         # Host for absolute `next`/`previous` links; None means the request's Host header.
         # Set it when the simulator sits behind a proxy (tests use it to fake a foreign host).
         self.public_host: str | None = None
@@ -141,6 +245,18 @@ class WondeApi:
         with self._lock:
             self._pages.clear()
             self._fragments.clear()
+            self._filtered.clear()
+        with self._datasets_lock:
+            self._datasets.clear()
+
+    def datasets(self, school: School) -> SchoolDatasets:
+        """The school's details, attendance, assessment and groups, cached by school id until
+        `invalidate_cache`."""
+        with self._datasets_lock:
+            built = self._datasets.get(school.id)
+            if built is None:
+                built = self._datasets[school.id] = build_school_datasets(self.population.seed, school)
+            return built
 
     def authorised(self, authorization: str | None) -> bool:
         if not authorization:
@@ -199,13 +315,26 @@ class WondeApi:
         if not rest:
             # School metadata is visible in every state (it appears in schools/pending too).
             return 200, dict(JSON_HEADERS), to_json({"data": render_school(school), "meta": {"includes": ["cbds"]}})
-        if rest != ["students"]:
-            return error(404, "Not Found")
+        if rest == ["students"]:
+            permission = "students.read"
+        else:
+            permission = DATASET_PERMISSIONS.get(tuple(rest))
+            if permission is None:
+                return error(404, "Not Found")
         if not school.approved:
             return error(403, "This school has not approved access for this application.")
-        if not school.permissions.get("students.read"):
-            return error(403, "This application does not have the students.read permission.")
-        return self.students(host, path, params, school)
+        if not school.permissions.get(permission):
+            return error(403, f"This application does not have the {permission} permission.")
+        if rest == ["students"]:
+            return self.students(host, path, params, school)
+        try:
+            if rest[0] == "attendance":
+                return self.attendance(host, path, params, school)
+            if rest[0] == "assessment":
+                return self.assessment(host, path, params, school, rest[1])
+            return self.groups(host, path, params, school)
+        except ValueError:
+            return error(422, "A date filter value is not a valid date.")
 
     def listing(self, host: str, path: str, params, schools: list[School]) -> Response:
         page = self.paginate(host, path, params, len(schools))
@@ -219,17 +348,74 @@ class WondeApi:
             return error(422, "The updated_after/updated_before value is not a valid date.")
         includes = {name.strip() for value in _values(params, "include") for name in value.split(",")}
         with_education = "education_details" in includes
+        # A toggled-off optional permission silently omits the include (connectors.md §3.4, a guess).
+        details = (self.datasets(school).details if "extended_details" in includes
+                   and school.permissions.get("students.extended.read") else None)
         page = self.paginate(host, path, params, len(pupils))
-        rows = b",".join(self.fragment(pupil, with_education) for pupil in pupils[page.start:page.stop])
+        rows = b",".join(self.fragment(pupil, with_education, details) for pupil in pupils[page.start:page.stop])
         meta = to_json(page.meta(STUDENT_INCLUDES))
         return 200, dict(JSON_HEADERS), b'{"data":[' + rows + b'],"meta":' + meta + b"}"
 
-    def fragment(self, pupil: Pupil, with_education: bool) -> bytes:
-        key = (pupil.id, with_education)
+    def fragment(self, pupil: Pupil, with_education: bool, details: dict[str, PupilDetails] | None = None) -> bytes:
+        key = (pupil.id, with_education, details is not None)
         rendered = self._fragments.get(key)
         if rendered is None:
-            rendered = self._fragments[key] = to_json(render_student(pupil, with_education))
+            rendered = self._fragments[key] = to_json(
+                render_student(pupil, with_education, details[pupil.id] if details is not None else None))
         return rendered
+
+    def filtered(self, school: School, dataset: str, rows: list, params: dict[str, str], *names: str) -> list:
+        """`rows` narrowed by `updated_after`/`updated_before` (and, for attendance, the session-date
+        range), remembered per (school, dataset, filter values)."""
+        key = (school.id, dataset) + tuple(params.get(name) for name in names)
+        with self._lock:
+            cached = self._filtered.get(key)
+        if cached is not None:
+            return cached
+        rows = filter_updated(rows, params)
+        if "date_from" in names or "date_to" in names:
+            rows = filter_dates(rows, params)
+        with self._lock:
+            self._filtered[key] = rows
+            if len(self._filtered) > PAGE_CACHE_SIZE:
+                self._filtered.popitem(last=False)
+        return rows
+
+    def attendance(self, host: str, path: str, params, school: School) -> Response:
+        """Session marks. `date_from`/`date_to` (inclusive `YYYY-MM-DD`, on the session date) are
+        our names: the real range parameters were not found (connectors.md §1.4)."""
+        marks = self.filtered(school, "attendance", self.datasets(school).attendance, dict(params),
+                              "updated_after", "updated_before", "date_from", "date_to")
+        with_code = "attendance_code" in _includes(params)
+        page = self.paginate(host, path, params, len(marks))
+        rows = [render_mark(mark, with_code) for mark in marks[page.start:page.stop]]
+        return 200, dict(JSON_HEADERS), to_json({"data": rows, "meta": page.meta(ATTENDANCE_INCLUDES)})
+
+    def assessment(self, host: str, path: str, params, school: School, item: str) -> Response:
+        datasets = self.datasets(school)
+        if item == "results":
+            results = self.filtered(school, "results", datasets.results, dict(params),
+                                    "updated_after", "updated_before")
+            page = self.paginate(host, path, params, len(results))
+            rows = [render_result(result) for result in results[page.start:page.stop]]
+        else:
+            # Aspects and result sets carry no timestamps of their own in the ground truth; they
+            # all share the datasets' time, so the updated_* filters still apply uniformly.
+            named = datasets.aspects if item == "aspects" else datasets.result_sets
+            stamped = [_Stamped(row) for row in named]
+            stamped = filter_updated(stamped, dict(params))
+            page = self.paginate(host, path, params, len(stamped))
+            rows = [{"id": row.id, "name": row.name, "created_at": php_datetime(row.updated_at),
+                     "updated_at": php_datetime(row.updated_at)} for row in stamped[page.start:page.stop]]
+        return 200, dict(JSON_HEADERS), to_json({"data": rows, "meta": page.meta(ASSESSMENT_INCLUDES[item])})
+
+    def groups(self, host: str, path: str, params, school: School) -> Response:
+        groups = self.filtered(school, "groups", self.datasets(school).groups, dict(params),
+                               "updated_after", "updated_before")
+        with_students = "students" in _includes(params)
+        page = self.paginate(host, path, params, len(groups))
+        rows = [render_group(group, with_students) for group in groups[page.start:page.stop]]
+        return 200, dict(JSON_HEADERS), to_json({"data": rows, "meta": page.meta(GROUP_INCLUDES)})
 
     def paginate(self, host: str, path: str, params, total: int) -> "Page":
         return Page.of(host, path, params, total)
@@ -239,8 +425,33 @@ def _values(params, name: str) -> list[str]:
     return [value for key, value in params if key == name]
 
 
-def filter_updated(pupils: list[Pupil], params: dict[str, str]) -> list[Pupil]:
-    """Strict comparisons on updated_at (connectors.md §3.3)."""
+def _includes(params) -> set[str]:
+    return {name.strip() for value in _values(params, "include") for name in value.split(",")}
+
+
+class _Stamped:
+    """An aspect or result set with the datasets' shared timestamp, for `filter_updated`."""
+
+    __slots__ = ("id", "name", "updated_at")
+
+    def __init__(self, row) -> None:
+        self.id, self.name, self.updated_at = row.id, row.name, DATASETS_UPDATED_AT
+
+
+def filter_dates(marks: list[AttendanceMark], params: dict[str, str]) -> list[AttendanceMark]:
+    """Inclusive `date_from`/`date_to` on the session date (our parameter names)."""
+    start, end = params.get("date_from"), params.get("date_to")
+    if start:
+        first = parse_filter_time(start).date()
+        marks = [mark for mark in marks if mark.date >= first]
+    if end:
+        last = parse_filter_time(end).date()
+        marks = [mark for mark in marks if mark.date <= last]
+    return marks
+
+
+def filter_updated(pupils: list, params: dict[str, str]) -> list:
+    """Strict comparisons on updated_at (connectors.md §3.3); any record with `updated_at`."""
     after, before = params.get("updated_after"), params.get("updated_before")
     if after:
         after_time = parse_filter_time(after)

@@ -1,20 +1,22 @@
-"""Fetch one school's core pupil records and judge them against the contract. No Dagster here."""
+"""Turn what a connector delivered into keyed, contract-checked records. No Dagster, no database.
+
+Pupils are keyed by the internal pupil key (from the MIS id, never the UPN); every other item's
+reference to its pupil is replaced by that key, so the MIS id is stored with the core record only.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
-from typing import Callable, Iterable, Iterator
 
-from data_contracts import PUPILS, Rejection, split_valid
+from data_contracts import CONTRACTS, Rejection, split_valid
 from mis_pipeline.lib.identity import pupil_key
-from mis_pipeline.warehouse.pupils_store import SchoolSync
+from mis_pipeline.warehouse.school_store import DatasetSync
+
+from .sources import DatasetRead
 
 # Deltas ask for rows changed since the previous sync started, less this margin, so a row the
 # connector stamps a little late is still picked up; refetched unchanged rows write nothing.
 CURSOR_OVERLAP = timedelta(minutes=10)
-DATASET = "pupils"
-
-Normaliser = Callable[[dict, str], dict]
 
 
 def next_cursor(started_at: datetime) -> str:
@@ -25,48 +27,43 @@ def cursor_time(cursor: str | None) -> datetime | None:
     return datetime.fromisoformat(cursor) if cursor else None
 
 
-def keyed_records(pages: Iterable[list[dict]], school_urn: str, normalise: Normaliser
-                  ) -> Iterator[tuple[list[dict], list[Rejection]]]:
-    """Per page: canonical records with their pupil key, and the records that could not be read."""
-    for page in pages:
-        records, unreadable = [], []
-        for raw in page:
-            try:
-                record = normalise(raw, school_urn)
-            except (KeyError, TypeError, ValueError, AttributeError) as error:
-                # The error's text can quote the value; only its type is kept.
-                unreadable.append(Rejection({"connector_pupil_id": raw.get("id") if isinstance(raw, dict) else None},
-                                            f"record: unreadable ({type(error).__name__})"))
-                continue
-            if not record.get("mis_id"):
-                unreadable.append(Rejection({"connector_pupil_id": record.get("connector_pupil_id")},
-                                            "mis_id: not_nullable"))
-                continue
-            record["pupil_key"] = pupil_key(school_urn, record["mis_id"])
-            records.append(record)
-        yield records, unreadable
+def _key_core(record: dict, school_urn: str) -> str | None:
+    if not record.get("mis_id"):
+        return "mis_id: not_nullable"
+    record["pupil_key"] = pupil_key(school_urn, record["mis_id"])
+    return None
 
 
-def extract_school(pages: Iterable[list[dict]], school_urn: str, cursor: str | None,
-                   started_at: datetime, normalise: Normaliser) -> SchoolSync:
-    """Stream a school's pages into good records and rejections (with the rule each broke)."""
-    good: list[dict] = []
-    rejected: list[Rejection] = []
-    fetched = 0
-    for records, unreadable in keyed_records(pages, school_urn, normalise):
-        fetched += len(records) + len(unreadable)
-        page_good, page_rejected = split_valid(PUPILS, records)
-        good.extend(page_good)
-        rejected.extend(unreadable)
-        rejected.extend(page_rejected)
-    return SchoolSync(
-        school_urn=school_urn, dataset=DATASET, mode="incremental" if cursor else "full",
-        cursor=next_cursor(started_at), started_at=started_at, fetched=fetched,
-        good=_last_per_key(good), rejected=rejected,
+def _key_reference(record: dict, school_urn: str) -> str | None:
+    mis_id = record.pop("pupil_mis_id", None)
+    if not mis_id:
+        return "pupil_mis_id: not_nullable"
+    record["pupil_key"] = pupil_key(school_urn, mis_id)
+    return None
+
+
+def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime) -> DatasetSync:
+    """Key every record, check it against its contract, keep the newest copy of each."""
+    contract = CONTRACTS[read.dataset]
+    key_record = _key_core if read.dataset == "pupils" else _key_reference
+    rejected = list(read.unreadable)
+    keyed = []
+    for record in read.records:
+        rule = key_record(record, school_urn)
+        if rule is None:
+            keyed.append(record)
+        else:
+            rejected.append(Rejection(record, rule))
+    good, broken = split_valid(contract, keyed)
+    rejected.extend(broken)
+    return DatasetSync(
+        school_urn=school_urn, dataset=read.dataset, mode="full" if read.full else "incremental",
+        cursor=next_cursor(started_at), started_at=started_at, fetched=read.fetched,
+        good=_last_per_key(good, contract.key), rejected=rejected, refreshed_groups=read.refreshed_groups,
     )
 
 
-def _last_per_key(records: list[dict]) -> list[dict]:
+def _last_per_key(records: list[dict], key: tuple[str, ...]) -> list[dict]:
     # A record can move between pages while we read them; keep its newest copy only once.
-    by_key = {record["pupil_key"]: record for record in records}
+    by_key = {tuple(record[k] for k in key): record for record in records}
     return list(by_key.values()) if len(by_key) != len(records) else records

@@ -3,6 +3,7 @@
 import dagster as dg
 
 DISCOVER_SCHOOLS_JOB = "discover_schools"
+IMPORT_GIAS_JOB = "import_gias"
 SYNC_SCHOOLS_JOB = "sync_schools"
 
 discover_schools_job = dg.define_asset_job(
@@ -11,7 +12,12 @@ discover_schools_job = dg.define_asset_job(
 )
 
 sync_schools_job = dg.define_asset_job(
-    SYNC_SCHOOLS_JOB, selection=["connector_extract", "pupils"],
+    SYNC_SCHOOLS_JOB, selection=dg.AssetSelection.groups("sync"),
     executor_def=dg.in_process_executor,  # one step; a subprocess per run would only add seconds
     description="Sync the schools in the run's partition range: extract, validate, write.",
+)
+
+import_gias_job = dg.define_asset_job(
+    IMPORT_GIAS_JOB, selection=["gias_establishments"],
+    description="Import a GIAS establishment extract (run config: the file's path).",
 )

@@ -14,15 +14,15 @@ from sqlalchemy import select
 from mis_pipeline.instance import hold_storage_connections
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
+from mis_pipeline.runs import failure_reason, run_job
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.schema import sync_log
 
+from .assets import SYNC_OP
 from .batching import contiguous_ranges
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-# Every event is stored on the instance; the terminal shows only warnings and errors.
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 class SyncRefused(Exception):
@@ -37,48 +37,26 @@ class SyncSummary:
     run_ids: list[str] = field(default_factory=list)
 
 
-def _definitions() -> dg.Definitions:
-    from mis_pipeline.definitions import defs
-
-    return defs
-
-
-def _failure_reason(result) -> str:
-    """The first line of the innermost error of the first failed step (our errors carry no PII)."""
-    for event in result.all_events:
-        if event.is_step_failure and event.step_failure_data.error is not None:
-            error = event.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
-            lines = error.message.strip().splitlines()
-            return lines[0] if lines else error.cls_name or "the step failed"
-    return "the run failed"
-
-
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
              max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
     """Discover schools, then sync the requested ones (default: every automatic, unpaused school)."""
-    defs = _definitions()
     hold_storage_connections(instance)
     summary = SyncSummary()
-    discovery = defs.resolve_job_def(DISCOVER_SCHOOLS_JOB).execute_in_process(
-        instance=instance, run_config=QUIET_CONSOLE, raise_on_error=False)
+    discovery = run_job(instance, DISCOVER_SCHOOLS_JOB)
     summary.run_ids.append(discovery.run_id)
     if not discovery.success:
-        return SyncSummary(False, [], f"school discovery failed: {_failure_reason(discovery)}", summary.run_ids)
+        return SyncSummary(False, [], f"school discovery failed: {failure_reason(discovery)}", summary.run_ids)
 
     targets = _targets(requested)
     ordered = instance.get_dynamic_partitions(SCHOOLS.name)
-    config = {**QUIET_CONSOLE, "ops": {"sync_core_pupils": {"config": {"max_workers": max_workers}}}}
+    config = {"ops": {SYNC_OP: {"config": {"max_workers": max_workers}}}}
     for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
-        result = defs.resolve_job_def(SYNC_SCHOOLS_JOB).execute_in_process(
-            instance=instance, run_config=config, tags={RANGE_START: start, RANGE_END: end},
-            raise_on_error=False)
+        result = run_job(instance, SYNC_SCHOOLS_JOB, config, tags={RANGE_START: start, RANGE_END: end})
         summary.run_ids.append(result.run_id)
         summary.lines.extend(_school_lines(result.run_id))
         if not result.success:
             summary.success = False
-            summary.failure_reason = f"sync run {result.run_id} failed: {_failure_reason(result)}"
+            summary.failure_reason = f"sync run {result.run_id} failed: {failure_reason(result)}"
     if not targets:
         summary.lines.append("no schools to sync")
     return summary
@@ -103,6 +81,14 @@ def _school_lines(run_id: str) -> list[str]:
     """One line per school synced in the run, from the warehouse's sync log."""
     with get_engine().connect() as conn:
         rows = conn.execute(select(sync_log).where(sync_log.c.run_id == run_id)
-                            .order_by(sync_log.c.school_urn)).all()
-    return [f"{r.school_urn}: {r.mode} sync, {r.fetched} fetched, {r.inserted} new, {r.updated} updated, "
-            f"{r.unchanged} unchanged, {r.quarantined} quarantined" for r in rows]
+                            .order_by(sync_log.c.school_urn, sync_log.c.id)).all()
+    by_school: dict[str, list] = {}
+    for row in rows:
+        by_school.setdefault(row.school_urn, []).append(row)
+    lines = []
+    for urn, entries in by_school.items():
+        mode = next((r.mode for r in entries if r.dataset == "pupils"), entries[0].mode)
+        parts = [f"{r.dataset} {r.fetched} fetched, {r.inserted} new, {r.updated} updated, "
+                 f"{r.unchanged} unchanged, {r.quarantined} quarantined" for r in entries]
+        lines.append(f"{urn}: {mode} sync; " + "; ".join(parts))
+    return lines

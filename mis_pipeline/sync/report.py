@@ -1,4 +1,4 @@
-"""Counts for Dagster metadata and logs. Only URNs, modes and numbers: never a pupil value."""
+"""Counts for Dagster metadata and logs. Only URNs, dataset names and numbers: never a pupil value."""
 
 from __future__ import annotations
 
@@ -8,19 +8,27 @@ from .runner import SchoolOutcome
 
 
 def outcome_summary(outcome: SchoolOutcome) -> str:
-    if outcome.counts is None:
+    if outcome.status != "synced":
         return f"school {outcome.urn}: {outcome.status} ({outcome.reason})"
-    c = outcome.counts
-    return (f"school {outcome.urn}: {outcome.mode} sync, fetched {c.fetched}, inserted {c.inserted}, "
-            f"updated {c.updated}, unchanged {c.unchanged}, quarantined {c.quarantined}")
+    parts = [f"{d} {c.fetched} fetched/{c.inserted} new/{c.updated} updated/{c.quarantined} quarantined"
+             for d, c in sorted(outcome.counts.items())]
+    refused = f"; not authorised: {', '.join(outcome.not_authorised)}" if outcome.not_authorised else ""
+    return f"school {outcome.urn}: {outcome.mode} sync; " + "; ".join(parts) + refused
 
 
-def _totals(outcomes: list[SchoolOutcome]) -> Counter:
+def _totals(outcomes: list[SchoolOutcome], dataset: str) -> Counter:
     totals: Counter = Counter()
     for outcome in outcomes:
-        if outcome.counts is not None:
-            totals.update(vars(outcome.counts))
+        counts = outcome.counts.get(dataset)
+        if counts is not None:
+            totals.update(vars(counts))
     return totals
+
+
+def changed(outcome: SchoolOutcome) -> bool:
+    """Whether the school's sync changed anything held (a full read always counts)."""
+    return outcome.status == "synced" and (outcome.mode == "full" or any(
+        c.fetched or c.quarantined or c.deleted for c in outcome.counts.values()))
 
 
 def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
@@ -32,18 +40,20 @@ def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
         "schools_not_authorised": statuses["not_authorised"],
         "full_syncs": sum(1 for o in outcomes if o.mode == "full"),
         "incremental_syncs": sum(1 for o in outcomes if o.mode == "incremental"),
-        "records_fetched": _totals(outcomes)["fetched"],
+        "records_fetched": sum(c.fetched for o in outcomes for c in o.counts.values()),
     }
 
 
-def pupils_metadata(outcomes: list[SchoolOutcome]) -> dict:
-    """Run totals. Dagster copies this onto every school partition's event, so it stays small;
-    each school's own counts are in the run's log lines and the warehouse's sync log."""
-    totals = _totals(outcomes)
+def dataset_metadata(outcomes: list[SchoolOutcome], dataset: str) -> dict:
+    """Run totals for one dataset. Dagster copies this onto every school partition's event, so it
+    stays small; each school's own counts are in the warehouse's sync log (and `status`)."""
+    totals = _totals(outcomes, dataset)
     return {
         "inserted": totals["inserted"],
         "updated": totals["updated"],
         "unchanged": totals["unchanged"],
+        "deleted": totals["deleted"],
         "quarantined": totals["quarantined"],
         "schools_in_run": len(outcomes),
+        "schools_not_authorised": sum(1 for o in outcomes if dataset in o.not_authorised),
     }

@@ -1,4 +1,4 @@
-"""Sync many schools in one process: each school its own transaction, several at a time.
+"""Sync many schools in one process: each school in its own transaction, several at a time.
 
 One school's failure is recorded and never stops the others; its previous state stays intact
 because nothing of a failed school's sync is committed.
@@ -7,62 +7,81 @@ because nothing of a failed school's sync is committed.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable, Protocol, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
 
 from sqlalchemy import Engine
 
 from mis_pipeline.connectors.errors import ConnectorError, NotAuthorisedError
+from mis_pipeline.lib.academic import academic_year_start
 from mis_pipeline.registry.store import RegisteredSchool
-from mis_pipeline.warehouse.pupils_store import (
-    SchoolSync, SyncCounts, advance_empty_deltas, is_empty_delta, read_cursor, write_school_sync,
+from mis_pipeline.warehouse.school_store import (
+    DatasetSync, SyncCounts, advance_empty_deltas, connector_ids, read_cursors, write_school,
 )
 
-from .extract import DATASET, cursor_time, extract_school
-
-
-class PupilSource(Protocol):
-    def iter_student_pages(self, school_id: str, updated_after: datetime | None) -> Iterator[list[dict]]: ...
+from .extract import cursor_time, keyed_sync
+from .sources import DATASET_OF_SCOPE, ReadRequest
 
 
 @dataclass(frozen=True)
 class SchoolOutcome:
     urn: str
     status: str  # synced | not_authorised | failed | refused
-    mode: str | None = None
-    counts: SyncCounts | None = None
+    mode: str | None = None  # of the core record: full | incremental
+    counts: dict[str, SyncCounts] = field(default_factory=dict)  # per dataset
     reason: str | None = None  # one line, no pupil values
-    empty_delta: SchoolSync | None = None  # written later, with the run's other empty deltas
+    not_authorised: tuple[str, ...] = ()  # items the connector refused although granted
+    empty_deltas: tuple[DatasetSync, ...] = ()  # written later, with the run's other empty deltas
 
 
-def sync_school(engine: Engine, source: PupilSource, school: RegisteredSchool, run_id: str | None,
-                normalise: Callable[[dict, str], dict]) -> SchoolOutcome:
-    cursor = read_cursor(engine, school.urn, DATASET)
+def scoped_datasets(school: RegisteredSchool) -> tuple[str, ...]:
+    """The datasets to read: the items the school granted at the connector, core record first."""
+    granted = [DATASET_OF_SCOPE[scope] for scope in school.granted_items if scope in DATASET_OF_SCOPE]
+    return tuple(sorted(granted, key=lambda d: d != "pupils"))
+
+
+def sync_school(engine: Engine, source, school: RegisteredSchool, run_id: str | None,
+                today: date | None = None) -> SchoolOutcome:
+    datasets = scoped_datasets(school)
+    if "pupils" not in datasets:
+        return SchoolOutcome(school.urn, "not_authorised", reason=f"school {school.urn} has not granted the core record")
     started_at = datetime.now(timezone.utc)
+    today = today or started_at.date()
     try:
-        pages = source.iter_student_pages(school.connector_school_id, cursor_time(cursor))
-        sync = extract_school(pages, school.urn, cursor, started_at, normalise)
-        if is_empty_delta(sync):
-            return SchoolOutcome(school.urn, "synced", mode=sync.mode, counts=SyncCounts(0, 0, 0, 0, 0),
-                                 empty_delta=sync)
-        counts = write_school_sync(engine, sync, run_id)
+        cursors = read_cursors(engine, school.urn)
+        request = ReadRequest(
+            school_urn=school.urn, school_id=school.connector_school_id, datasets=datasets,
+            since={d: cursor_time(cursors.get(d)) for d in datasets},
+            known_pupils=connector_ids(engine, school.urn),
+            attendance_from=academic_year_start(today), attendance_to=today,
+        )
+        syncs, refused = [], []
+        for read in source.read(request):
+            if read.not_authorised:
+                refused.append(read.dataset)
+            else:
+                syncs.append(keyed_sync(read, school.urn, started_at))
+        empty = tuple(s for s in syncs if s.is_empty_delta)
+        counts = write_school(engine, [s for s in syncs if not s.is_empty_delta], run_id)
     except NotAuthorisedError as error:
         return SchoolOutcome(school.urn, "not_authorised", reason=str(error))
     except ConnectorError as error:
         return SchoolOutcome(school.urn, "failed", reason=str(error))
     except Exception as error:  # noqa: BLE001 - database errors can quote row values; keep the type only
         return SchoolOutcome(school.urn, "failed", reason=f"{type(error).__name__} while syncing school {school.urn}")
-    return SchoolOutcome(school.urn, "synced", mode=sync.mode, counts=counts)
+    counts.update({s.dataset: SyncCounts(0, 0, 0, 0, 0) for s in empty})
+    core_mode = next((s.mode for s in syncs if s.dataset == "pupils"), None)
+    return SchoolOutcome(school.urn, "synced", mode=core_mode, counts=counts, not_authorised=tuple(refused),
+                         empty_deltas=empty)
 
 
-def sync_schools(engine: Engine, source: PupilSource, schools: list[RegisteredSchool], run_id: str | None,
-                 normalise: Callable[[dict, str], dict], max_workers: int = 4) -> list[SchoolOutcome]:
+def sync_schools(engine: Engine, source, schools: list[RegisteredSchool], run_id: str | None,
+                 max_workers: int = 4) -> list[SchoolOutcome]:
     """Sync every school given, `max_workers` at a time, and report each school's outcome in order."""
     if not schools:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))),
                             thread_name_prefix="school-sync") as pool:
-        outcomes = list(pool.map(lambda school: sync_school(engine, source, school, run_id, normalise), schools))
-    advance_empty_deltas(engine, [o.empty_delta for o in outcomes if o.empty_delta is not None], run_id)
+        outcomes = list(pool.map(lambda school: sync_school(engine, source, school, run_id), schools))
+    advance_empty_deltas(engine, [s for o in outcomes for s in o.empty_deltas], run_id)
     return outcomes

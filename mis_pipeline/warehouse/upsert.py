@@ -11,7 +11,7 @@ import operator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, Table, text
+from sqlalchemy import Connection, Table, and_, bindparam, delete, select, text
 
 from data_contracts import Contract
 
@@ -71,13 +71,15 @@ def upsert_records(conn: Connection, plan: UpsertPlan, records: list[dict], run_
 
 def delete_absent(conn: Connection, plan: UpsertPlan, school_urn: str, records: list[dict]) -> int:
     """After a full read: delete the school's rows that the read no longer contains."""
-    keys = {tuple(plan.values(r)[plan.record_columns.index(k)] for k in plan.key) for r in records}
-    key_list = ", ".join(plan.key)
-    held = conn.execute(text(f"SELECT {key_list} FROM {plan.table.name} WHERE school_urn = :urn"),
-                        {"urn": school_urn}).all()
-    gone = [row for row in held if tuple(row) not in keys]
+    table = plan.table
+    key_columns = [table.c[k] for k in plan.key]
+    present = {tuple(record[k] for k in plan.key) for record in records}
+    # Read through the table's column types, so dates and times compare as the records hold them.
+    held = conn.execute(select(*key_columns).where(table.c.school_urn == school_urn)).all()
+    gone = [tuple(row) for row in held if tuple(row) not in present]
     if gone:
-        condition = " AND ".join(f"{k} = :{k}" for k in plan.key)
-        conn.execute(text(f"DELETE FROM {plan.table.name} WHERE school_urn = :urn AND {condition}"),
-                     [{"urn": school_urn, **dict(zip(plan.key, row))} for row in gone])
+        condition = and_(table.c.school_urn == bindparam("_urn"),
+                         *(column == bindparam(f"_{column.name}") for column in key_columns))
+        conn.execute(delete(table).where(condition),
+                     [{"_urn": school_urn, **{f"_{k}": v for k, v in zip(plan.key, row)}} for row in gone])
     return len(gone)

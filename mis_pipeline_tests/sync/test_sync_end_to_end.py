@@ -83,3 +83,35 @@ def test_a_sync_that_finds_no_changes_rematerialises_nothing(simulator, populati
     assert instance.get_latest_materialization_event(dg.AssetKey("pupils")).run_id == before.run_id
     sync_runs = instance.get_run_records(dg.RunsFilter(job_name="sync_schools"))
     assert len(sync_runs) == 2  # the no-op still ran, and is recorded
+
+
+PERMISSION_OF = {"pupil_details": "students.extended.read", "attendance_sessions": "attendance.read",
+                 "assessment_results": "assessment.read", "pupil_groups": "groups.read"}
+
+
+def expected_rows(population, dataset: str) -> dict[str, int]:
+    from mis_pipeline.simulator.datasets import build_school_datasets
+
+    expected = {}
+    for school in population.approved_schools():
+        if not school.permissions[PERMISSION_OF[dataset]]:
+            continue
+        data = build_school_datasets(population.seed, school)
+        expected[school.urn] = {
+            "pupil_details": len(data.details), "attendance_sessions": len(data.attendance),
+            "assessment_results": len(data.results),
+            "pupil_groups": sum(len(g.member_ids) for g in data.groups),
+        }[dataset]
+    return expected
+
+
+def test_every_granted_item_lands_with_the_simulators_counts_and_nothing_else(simulator, population, instance, engine):
+    from mis_pipeline.warehouse.schema import DATASET_TABLES
+
+    assert run_sync(instance).success
+    for dataset, table in DATASET_TABLES.items():
+        with engine.connect() as conn:
+            held = dict(conn.execute(sa.select(table.c.school_urn, sa.func.count()).group_by(table.c.school_urn)).all())
+        expected = expected_rows(population, dataset)
+        assert held == expected, dataset
+        assert len(expected) < len(population.approved_schools()), f"some school must withhold {dataset}"

@@ -5,7 +5,7 @@ import sqlalchemy as sa
 
 from data_contracts import Rejection
 from mis_pipeline.warehouse.engine import get_engine
-from mis_pipeline.warehouse.pupils_store import SchoolSync, read_cursor, write_school_sync
+from mis_pipeline.warehouse.school_store import DatasetSync, read_cursors, write_school
 from mis_pipeline.warehouse.schema import pupils, quarantine, sync_state
 
 STARTED = datetime(2026, 11, 30, 6, 0, tzinfo=timezone.utc)
@@ -23,8 +23,12 @@ def record(n: int, **changes) -> dict:
     return values
 
 
-def sync_of(good, rejected=(), mode="full", cursor="2026-11-30T05:50:00+00:00") -> SchoolSync:
-    return SchoolSync("100001", "pupils", mode, cursor, STARTED, len(good) + len(rejected), list(good), list(rejected))
+def sync_of(good, rejected=(), mode="full", cursor="2026-11-30T05:50:00+00:00") -> DatasetSync:
+    return DatasetSync("100001", "pupils", mode, cursor, STARTED, len(good) + len(rejected), list(good), list(rejected))
+
+
+def write_school_sync(engine, sync, run_id):
+    return write_school(engine, [sync], run_id)["pupils"]
 
 
 def table_rows(engine, table, *columns):
@@ -71,7 +75,7 @@ def test_a_quarantined_record_leaves_quarantine_when_it_arrives_fixed(warehouse_
 def test_the_cursor_is_saved_with_the_rows(warehouse_url):
     engine = get_engine(warehouse_url)
     write_school_sync(engine, sync_of([record(1)]), "run-1")
-    assert read_cursor(engine, "100001", "pupils") == "2026-11-30T05:50:00+00:00"
+    assert read_cursors(engine, "100001") == {"pupils": "2026-11-30T05:50:00+00:00"}
 
 
 def test_a_failed_write_leaves_neither_rows_nor_cursor(warehouse_url):
@@ -81,3 +85,32 @@ def test_a_failed_write_leaves_neither_rows_nor_cursor(warehouse_url):
         write_school_sync(engine, sync_of([record(1), unstorable]), "run-1")
     assert table_rows(engine, pupils, "pupil_key") == []
     assert table_rows(engine, sync_state, "school_urn") == []
+
+
+def test_a_full_read_deletes_what_the_school_no_longer_holds(warehouse_url):
+    engine = get_engine(warehouse_url)
+    write_school_sync(engine, sync_of([record(1), record(2)]), "run-1")
+    counts = write_school_sync(engine, sync_of([record(2)]), "run-2")
+    assert (counts.unchanged, counts.deleted) == (1, 1)
+    assert table_rows(engine, pupils, "pupil_key") == [("key2",)]
+
+
+def test_every_dataset_of_a_school_commits_together_or_not_at_all(warehouse_url):
+    engine = get_engine(warehouse_url)
+    attendance = DatasetSync("100001", "attendance_sessions", "full", "c", STARTED, 1, [dict(
+        pupil_key="key1", school_urn="100001", session_date=None, session="AM", mark="/",
+        source_updated_at=STARTED)], [])  # a NULL date the database refuses
+    with pytest.raises(Exception):
+        write_school(engine, [sync_of([record(1)]), attendance], "run-1")
+    assert table_rows(engine, pupils, "pupil_key") == []
+    assert table_rows(engine, sync_state, "school_urn") == []
+
+
+def test_a_full_read_keeps_dated_rows_it_received_again(warehouse_url):
+    engine = get_engine(warehouse_url)
+    mark = dict(pupil_key="key1", school_urn="100001", session_date=date(2026, 9, 7), session="AM", mark="/",
+                source_updated_at=STARTED)
+    attendance = DatasetSync("100001", "attendance_sessions", "full", "c", STARTED, 1, [mark], [])
+    write_school(engine, [attendance], "run-1")
+    counts = write_school(engine, [attendance], "run-2")["attendance_sessions"]
+    assert (counts.unchanged, counts.deleted) == (1, 0)

@@ -1,0 +1,229 @@
+"""XoD records → the canonical shapes of `canonical.py`. Pure functions; no Dagster, no I/O.
+
+Value conventions match the Wonde normalisers: sex "M"/"F", NC year "R"/"6"/"N2", dates as
+`date`, `source_updated_at` an aware UTC datetime, attendance marks as the DfE codes the MIS
+sent ("\\" PM present, "-" no mark, "#" closed kept as sent), group types lower-case
+year|registration|house|teaching.
+
+Choices for details no source settles:
+- the core record's `connector_pupil_id` is the XoD student `Id` (the MIS id, the documented
+  natural key with the estab); `upi` is `ExternalId` (the MIS's GUID), else `IdaasId` ("PL-…");
+- XoD timestamps carry no zone. They are read in `XOD_TIMESTAMP_ZONE` (UTC). The recording does
+  not say whether they are UK local time; UK local would also be ambiguous for one hour each
+  October. Switch the constant (and the simulator's `TIMESTAMP_ZONE`) once checked live;
+- `nc_year` comes from `NCYear` when present (not in the 2018 recording), else from the SIMS year
+  group name ("Year  6" → "6", "Reception" → "R", "Nursery 2" → "N2"; a bare "Nursery" → None);
+- a student row has one `LastUpdated`, so the details record takes the student row's timestamp.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timezone
+from typing import Iterable, Mapping
+
+from mis_pipeline.connectors.canonical import CANONICAL_FIELDS
+
+XOD_TIMESTAMP_ZONE = timezone.utc
+CORE_KEYS = CANONICAL_FIELDS["pupils"]
+_SEX = {"M": "M", "F": "F", "MALE": "M", "FEMALE": "F"}
+GROUP_TYPES = {"yeargrp": "year", "reggrp": "registration", "housegrp": "house", "teachinggrp": "teaching"}
+_TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?")
+_YEAR = re.compile(r"(?:year|yr|y)\s*(\d{1,2}|r)", re.IGNORECASE)
+_NURSERY = re.compile(r"(?:nursery|n)\s*([12])", re.IGNORECASE)
+_DATES: dict[str, date] = {}
+
+
+def xod_date(value) -> date | None:
+    """`yyyy-MM-dd` or a zone-less `yyyy-MM-ddT00:00:00` → the calendar date as written."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    text = str(value).strip()[:10]
+    cached = _DATES.get(text)
+    if cached is None:
+        if len(_DATES) > 100_000:
+            _DATES.clear()
+        cached = _DATES[text] = date.fromisoformat(text)
+    return cached
+
+
+def xod_utc(value) -> datetime | None:
+    """A zone-less XoD timestamp (read in XOD_TIMESTAMP_ZONE), or one with Z/offset, → aware UTC.
+    Accepts 0-7 fraction digits (.NET writes up to 7; Python keeps 6)."""
+    if value is None or value == "":
+        return None
+    match = _TIMESTAMP.fullmatch(str(value).strip())
+    if match is None:
+        raise ValueError("unrecognised XoD timestamp")
+    day, clock, fraction, zone = match.groups()
+    text = day + "T" + (clock or "00:00:00") + (f".{fraction[:6]:0<6}" if fraction else "")
+    moment = datetime.fromisoformat(text)
+    if zone is None:
+        moment = moment.replace(tzinfo=XOD_TIMESTAMP_ZONE)
+    elif zone == "Z":
+        moment = moment.replace(tzinfo=timezone.utc)
+    else:
+        moment = moment.replace(tzinfo=datetime.strptime(zone.replace(":", ""), "%z").tzinfo)
+    return moment.astimezone(timezone.utc)
+
+
+def xod_flag(value) -> bool | None:
+    """0/1 ints, "0"/"1" strings (ServiceChild), booleans, "Y"/"N"/"T"/"F" → bool."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value != 0
+    text = str(value).strip().upper()
+    if text in ("1", "Y", "YES", "T", "TRUE"):
+        return True
+    if text in ("0", "N", "NO", "F", "FALSE"):
+        return False
+    raise ValueError("unrecognised XoD flag value")
+
+
+def nc_year_from(raw: Mapping) -> str | None:
+    explicit = raw.get("NCYear")
+    if explicit not in (None, ""):
+        text = str(explicit).strip().upper()
+        return text[1:] if text.startswith("Y") and text[1:].isdigit() else text
+    name = " ".join(str(raw.get("YearGroup") or "").split())
+    if not name:
+        return None
+    if name.lower() == "reception":
+        return "R"
+    match = _YEAR.fullmatch(name)
+    if match:
+        return str(int(match.group(1))) if match.group(1).isdigit() else "R"
+    match = _NURSERY.fullmatch(name)
+    return f"N{match.group(1)}" if match else None
+
+
+def _text(value) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    return text or None
+
+
+def _updated(raw: Mapping, what: str) -> datetime:
+    moment = xod_utc(raw.get("LastUpdated"))
+    if moment is None:
+        raise ValueError(f"XoD {what} {raw.get('Id')} has no LastUpdated")
+    return moment
+
+
+def normalise_xod_student(raw: Mapping, school_urn: str) -> dict:
+    """One `Students` row → the canonical core record. The UPN needs the UPN scope and the date
+    of birth the StudentExtended scope; without them those values are None."""
+    get = raw.get
+    forename, surname = get("Forename"), get("Surname")
+    dob = get("DateofBirth", get("DateOfBirth", get("DOB")))
+    return {
+        "school_urn": school_urn,
+        "connector": "xod",
+        "connector_pupil_id": str(raw["Id"]),
+        "upi": _text(get("ExternalId")) or _text(get("IdaasId")),
+        "mis_id": str(raw["Id"]),
+        "upn": _text(get("UPN")),
+        "former_upn": _text(get("FormerUPN")),
+        "legal_forename": get("LegalForename") or forename,
+        "legal_surname": get("LegalSurname") or surname,
+        "forename": forename,
+        "surname": surname,
+        "middle_names": _text(get("MiddleName", get("MiddleNames"))),
+        "date_of_birth": xod_date(dob),
+        "sex": _SEX.get(str(get("Gender") or "").strip().upper()),
+        "nc_year": nc_year_from(raw),
+        "admission_date": xod_date(get("EntryDate", get("AdmissionDate"))),
+        "leaving_date": xod_date(get("LeavingDate")),
+        "source_updated_at": _updated(raw, "student"),
+    }
+
+
+_DETAIL_FIELDS = ("SENProvision", "FSMEligible", "PupilPremium", "EAL", "FirstLanguageCode", "EthnicityCode",
+                  "InLeaCare")
+
+
+def normalise_xod_details(raw: Mapping, school_urn: str) -> dict | None:
+    """The StudentExtended fields of one `Students` row → a `pupil_details` record, or None when
+    the row carries none of them (the scope was not granted). Census codes, not display names:
+    `FirstLanguageCode`, `EthnicityCode`."""
+    if not any(name in raw for name in _DETAIL_FIELDS):
+        return None
+    get = raw.get
+    sen = _text(get("SENProvision"))
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": str(raw["Id"]),
+        "sen_status": sen.upper() if sen else None,
+        "fsm_eligible": xod_flag(get("FSMEligible")),
+        "pupil_premium": xod_flag(get("PupilPremium")),
+        "eal": xod_flag(get("EAL")),
+        "first_language": _text(get("FirstLanguageCode")),
+        "ethnicity": _text(get("EthnicityCode")),
+        "in_care": xod_flag(get("InLeaCare")),
+        "source_updated_at": _updated(raw, "student"),
+    }
+
+
+def normalise_xod_attendance(raw: Mapping, school_urn: str) -> dict:
+    """One `AttendMarks` row (session marks) → an `attendance_sessions` record."""
+    session = str(raw.get("Session") or "").strip().upper()
+    if session not in ("AM", "PM"):
+        raise ValueError(f"XoD attendance row {raw.get('Id')} has no AM/PM session")
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": str(raw["StudentId"]),
+        "session_date": xod_date(raw["Date"]),
+        "session": session,
+        "mark": raw.get("Mark"),
+        "source_updated_at": _updated(raw, "attendance mark"),
+    }
+
+
+def normalise_xod_result(raw: Mapping, school_urn: str, aspect_names: Mapping[str, str] | None = None,
+                         result_set_names: Mapping[str, str] | None = None) -> dict:
+    """One `AsmResults` row → an `assessment_results` record. Names come from the row's
+    `AspectName`/`ResultSetName` (added by `XodResource.iter_assessment_pages`) or from the
+    assessmentstructure lookups passed in."""
+    aspect = raw.get("AspectName") or (aspect_names or {}).get(str(raw.get("AspectId")))
+    result_set = raw.get("ResultSetName") or (result_set_names or {}).get(str(raw.get("ResultSetId")))
+    if aspect is None or result_set is None:
+        raise ValueError(f"XoD result {raw.get('Id')} has no aspect or result set name")
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": str(raw["StudentId"]),
+        "aspect_name": aspect,
+        "result_set_name": result_set,
+        "result": raw.get("Result"),
+        "result_date": xod_date(raw.get("ResultDate")),
+        "source_updated_at": _updated(raw, "result"),
+    }
+
+
+def normalise_xod_group(group: Mapping, member: Mapping, school_urn: str) -> dict:
+    """One `Group` row and one of its `StudentMembers` rows → a `pupil_groups` record. Runs of
+    whitespace in names collapse (SIMS writes "Year  6"); the group's LastUpdated is used."""
+    kind = GROUP_TYPES.get(str(group.get("Type") or "").strip().lower())
+    if kind is None:
+        raise ValueError(f"XoD group {group.get('Id')} has an unknown Type")
+    name = " ".join(str(group.get("Name") or "").split()) or None
+    return {
+        "school_urn": school_urn,
+        "pupil_mis_id": str(member["StudentId"]),
+        "group_type": kind,
+        "group_code": _text(group.get("Code")) or name,  # as the Wonde normaliser: no code → key on the name
+        "group_name": name,
+        "source_updated_at": _updated(group, "group"),
+    }
+
+
+def normalise_xod_groups(groups: Iterable[Mapping], members: Iterable[Mapping], school_urn: str) -> list[dict]:
+    """Joins `StudentMembers` to their `Group` on GroupId; members of unknown groups are skipped."""
+    by_id = {str(group["Id"]): group for group in groups}
+    return [normalise_xod_group(by_id[str(member["GroupId"])], member, school_urn)
+            for member in members if str(member.get("GroupId")) in by_id]

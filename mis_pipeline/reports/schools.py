@@ -1,0 +1,47 @@
+"""The registry as operators read it: each school with its connector, settings and GIAS links."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from mis_pipeline.registry.gias_store import gias_lookups
+from mis_pipeline.registry.store import list_schools
+
+
+def school_listing(engine: Engine) -> list[dict]:
+    by_urn, _ = gias_lookups(engine)
+    entries = []
+    for school in list_schools(engine):
+        gias = by_urn.get(school.urn)
+        entries.append({
+            "urn": school.urn,
+            "name": school.name,
+            "connector": school.connector,
+            "approval": school.approval_state,
+            "sync_mode": school.sync_mode,
+            "paused": school.paused,
+            "granted": list(school.granted_items),
+            # A school with no GIAS row has no known trust or diocese: reported, never guessed.
+            "gias": None if gias is None else {
+                "la_code": gias["la_code"], "establishment_number": gias["establishment_number"],
+                "phase": gias["phase_name"], "statutory_low_age": gias["statutory_low_age"],
+                "statutory_high_age": gias["statutory_high_age"], "trust_uid": gias["trust_uid"],
+                "diocese_code": gias["diocese_code"],
+            },
+        })
+    return entries
+
+
+def render_schools(entries: list[dict]) -> str:
+    header = f"{'URN':<8} {'school':<34} {'conn':<6} {'LA':<4} {'phase':<14} {'trust':<7} {'diocese':<8} granted"
+    lines = [header, "-" * len(header)]
+    for e in entries:
+        g = e["gias"]
+        if g is None:
+            links = f"{'?':<4} {'NO GIAS ROW':<14} {'':<7} {'':<8}"
+        else:
+            links = f"{g['la_code']:<4} {(g['phase'] or '')[:14]:<14} {g['trust_uid'] or '-':<7} {g['diocese_code'] or '-':<8}"
+        lines.append(f"{e['urn']:<8} {e['name'][:34]:<34} {e['connector']:<6} {links} {','.join(e['granted'])}")
+    if not entries:
+        lines.append("(no schools registered yet: run `mis-pipeline sync`)")
+    return "\n".join(lines)

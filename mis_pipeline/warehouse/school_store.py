@@ -1,0 +1,169 @@
+"""Write everything one school's sync received, for every data item, in one transaction.
+
+Rows, quarantine entries, cursors and sync-log rows of all the school's datasets commit together,
+so a crash at any point leaves the old state or the new one, never a mix, and a rerun converges
+on the state of an uninterrupted sync.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from data_contracts import CONTRACTS, Rejection
+
+from .engine import is_postgres
+from .schema import DATASET_TABLES, pupils, quarantine, sync_log, sync_state
+from .upsert import UpsertPlan, delete_absent, upsert_records
+
+PLANS = {name: UpsertPlan.for_contract(CONTRACTS[name], table)
+         for name, table in {"pupils": pupils, **DATASET_TABLES}.items()}
+
+
+@dataclass(frozen=True)
+class DatasetSync:
+    """What one dataset of one school's sync received: good records and rejections (with rules)."""
+
+    school_urn: str
+    dataset: str
+    mode: str  # full | incremental
+    cursor: str | None  # the cursor to store once these rows are committed
+    started_at: datetime
+    fetched: int
+    good: list[dict]
+    rejected: list[Rejection]
+    # Incremental group reads: the (group_type, group_code) groups re-read whole, whose other
+    # memberships are therefore gone.
+    refreshed_groups: frozenset[tuple[str, str]] = frozenset()
+
+    @property
+    def is_empty_delta(self) -> bool:
+        return self.mode == "incremental" and self.fetched == 0
+
+
+@dataclass(frozen=True)
+class SyncCounts:
+    fetched: int
+    inserted: int
+    updated: int
+    unchanged: int
+    quarantined: int
+    deleted: int = 0
+
+
+EMPTY = SyncCounts(0, 0, 0, 0, 0)
+
+
+def write_school(engine: Engine, syncs: list[DatasetSync], run_id: str | None) -> dict[str, SyncCounts]:
+    """Commit every dataset of one school's sync together; returns the counts per dataset."""
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        return {sync.dataset: _write_dataset(conn, sync, run_id, now) for sync in syncs}
+
+
+def advance_empty_deltas(engine: Engine, syncs: list[DatasetSync], run_id: str | None) -> None:
+    """Save the cursors of many datasets whose delta was empty, in one transaction.
+
+    Safe to batch: such a sync has no rows to keep consistent with its cursor, and a crash before
+    this commits only means the next delta starts from the older cursor.
+    """
+    if not syncs:
+        return
+    now = datetime.now(timezone.utc)
+    with engine.begin() as conn:
+        for sync in syncs:
+            _save_cursor(conn, sync, run_id, now)
+        conn.execute(insert(sync_log), [_log_row(sync, EMPTY, run_id, now) for sync in syncs])
+
+
+def _write_dataset(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> SyncCounts:
+    plan = PLANS[sync.dataset]
+    inserted, updated = upsert_records(conn, plan, sync.good, run_id, now)
+    deleted = 0
+    if sync.mode == "full":
+        deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
+    elif sync.refreshed_groups:
+        deleted = _drop_left_memberships(conn, sync)
+    _replace_quarantine(conn, sync, run_id, now)
+    _save_cursor(conn, sync, run_id, now)
+    counts = SyncCounts(sync.fetched, inserted, updated, len(sync.good) - inserted - updated,
+                        len(sync.rejected), deleted)
+    conn.execute(insert(sync_log).values(**_log_row(sync, counts, run_id, now)))
+    return counts
+
+
+def _drop_left_memberships(conn: Connection, sync: DatasetSync) -> int:
+    kept = {(r["pupil_key"], r["group_type"], r["group_code"]) for r in sync.good}
+    groups = DATASET_TABLES["pupil_groups"]
+    held = conn.execute(select(groups.c.pupil_key, groups.c.group_type, groups.c.group_code)
+                        .where(groups.c.school_urn == sync.school_urn)).all()
+    gone = [row for row in held if (row[1], row[2]) in sync.refreshed_groups and tuple(row) not in kept]
+    if gone:
+        conn.execute(text("DELETE FROM pupil_groups WHERE pupil_key = :k AND group_type = :t AND group_code = :c"),
+                     [{"k": k, "t": t, "c": c} for k, t, c in gone])
+    return len(gone)
+
+
+def record_ref(dataset: str, record: dict, index: int) -> str:
+    """How quarantine names a record: the connector's id for a core record; for other items a
+    digest of the record's natural key, so no pupil value is stored beside the rule."""
+    if dataset == "pupils":
+        return str(record.get("connector_pupil_id") or f"unidentified-{index}")[:64]
+    key = CONTRACTS[dataset].key
+    material = repr(tuple(record.get(k) for k in key) + (record.get("pupil_mis_id"),))
+    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+
+
+def _replace_quarantine(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> None:
+    """A full read replaces the dataset's quarantine; a delta replaces what it re-read.
+    Either way a record that now arrives good leaves quarantine."""
+    scope = and_(quarantine.c.school_urn == sync.school_urn, quarantine.c.dataset == sync.dataset)
+    rejected = {record_ref(sync.dataset, r.record, i): r for i, r in enumerate(sync.rejected)}
+    if sync.mode == "full":
+        conn.execute(delete(quarantine).where(scope))
+    else:
+        refs = [record_ref(sync.dataset, r, i) for i, r in enumerate(sync.good)] + list(rejected)
+        for start in range(0, len(refs), 500):
+            conn.execute(delete(quarantine).where(scope, quarantine.c.record_ref.in_(refs[start:start + 500])))
+    if rejected:
+        conn.execute(insert(quarantine), [
+            dict(school_urn=sync.school_urn, dataset=sync.dataset, record_ref=ref, rule=r.rule,
+                 payload=json.dumps(r.record, default=str, ensure_ascii=False), run_id=run_id, quarantined_at=now)
+            for ref, r in rejected.items()
+        ])
+
+
+def _save_cursor(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> None:
+    values = dict(school_urn=sync.school_urn, dataset=sync.dataset, cursor=sync.cursor,
+                  last_sync_at=now, last_run_id=run_id)
+    if sync.mode == "full":
+        values["last_full_sync_at"] = now
+    dialect_insert = pg_insert if is_postgres(conn.engine) else sqlite_insert
+    statement = dialect_insert(sync_state).values(**values)
+    update = {k: statement.excluded[k] for k in values if k not in ("school_urn", "dataset")}
+    conn.execute(statement.on_conflict_do_update(index_elements=["school_urn", "dataset"], set_=update))
+
+
+def _log_row(sync: DatasetSync, counts: SyncCounts, run_id: str | None, now: datetime) -> dict:
+    return dict(run_id=run_id, school_urn=sync.school_urn, dataset=sync.dataset, mode=sync.mode,
+                started_at=sync.started_at, finished_at=now, fetched=counts.fetched, inserted=counts.inserted,
+                updated=counts.updated, unchanged=counts.unchanged, quarantined=counts.quarantined)
+
+
+def read_cursors(engine: Engine, school_urn: str) -> dict[str, str | None]:
+    with engine.connect() as conn:
+        return dict(conn.execute(select(sync_state.c.dataset, sync_state.c.cursor)
+                                 .where(sync_state.c.school_urn == school_urn)).all())
+
+
+def connector_ids(engine: Engine, school_urn: str) -> dict[str, str]:
+    """The connector's pupil id -> MIS id, for the pupils held, to resolve other items' references."""
+    with engine.connect() as conn:
+        return dict(conn.execute(select(pupils.c.connector_pupil_id, pupils.c.mis_id)
+                                 .where(pupils.c.school_urn == school_urn)).all())
