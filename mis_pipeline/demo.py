@@ -1,8 +1,8 @@
-"""`make demo`: start the simulator, sync every simulator school through Dagster, show status.
+"""`make demo`: start the simulator, import its GIAS extract, sync every school, show status.
 
-It drives the same console commands an operator would (`mis-pipeline simulator serve`, `sync`,
-`status`) as separate processes, checks that status holds exactly the pupils the simulator serves,
-and always stops the simulator.
+It drives the same console commands an operator would (`mis-pipeline simulator serve`,
+`schools import-gias`, `sync`, `status`) as separate processes, checks that status holds exactly
+what the simulator serves, through both connectors, and always stops the simulator.
 """
 
 from __future__ import annotations
@@ -18,21 +18,25 @@ from mis_pipeline.simulator.population import build_population
 
 SCHOOLS, PUPILS, SEED = 6, 40, 7
 CLI = str(Path(sys.executable).with_name("mis-pipeline"))
+SETTINGS = ("WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL", "XPORTER_RELYING_PARTY",
+            "XPORTER_SCHOOL_SECRETS", "GIAS_EXTRACT")
 
 
-def _start_simulator() -> tuple[subprocess.Popen, dict[str, str]]:
+def _start_simulator(files: Path) -> tuple[subprocess.Popen, dict[str, str]]:
+    files.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [CLI, "simulator", "serve", "--port", "0", "--schools", str(SCHOOLS),
-         "--pupils-per-school", str(PUPILS), "--seed", str(SEED)],
+         "--pupils-per-school", str(PUPILS), "--seed", str(SEED),
+         "--gias-out", str(files / "edubasealldata.csv"), "--xod-secrets-out", str(files / "xod-secrets.json")],
         stdout=subprocess.PIPE, text=True,
     )
     settings: dict[str, str] = {}
-    while len(settings) < 2:
+    while len(settings) < len(SETTINGS):
         line = process.stdout.readline()
         if not line:
             raise SystemExit("demo: the simulator stopped before it was ready")
         name, _, value = line.strip().partition("=")
-        if name in ("WONDE_API_URL", "WONDE_API_TOKEN"):
+        if name in SETTINGS:
             settings[name] = value
     return process, settings
 
@@ -47,18 +51,24 @@ def _run(*args: str, env: dict) -> str:
 
 
 def _check(status: dict) -> None:
-    served = {s.urn: len(s.pupils) for s in build_population(SEED, SCHOOLS, PUPILS).approved_schools()}
+    schools = build_population(SEED, SCHOOLS, PUPILS).approved_schools()
+    served = {s.urn: len(s.pupils) for s in schools}
     held = {s["urn"]: s["counts"]["pupils"] for s in status["schools"]}
     if held != served:
         raise SystemExit(f"demo: status does not match the simulator: held {held}, served {served}")
-    print(f"demo: OK, {len(served)} schools and {sum(served.values())} pupils, exactly as the simulator serves")
+    connectors = sorted({s.connector for s in schools})
+    print(f"demo: OK, {len(served)} schools ({', '.join(connectors)}) and {sum(served.values())} pupils, "
+          f"exactly as the simulator serves")
 
 
 def main() -> None:
-    print(f"demo: local state in {mis_home()}", flush=True)
-    simulator, settings = _start_simulator()
+    home = mis_home()
+    print(f"demo: local state in {home}", flush=True)
+    simulator, settings = _start_simulator(home / "simulator")
     try:
-        env = {**os.environ, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0"}
+        env = {**os.environ, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1",
+               "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0"}
+        _run("schools", "import-gias", settings["GIAS_EXTRACT"], env=env)
         _run("sync", env=env)
         _run("status", env=env)
         _check(json.loads(subprocess.run([CLI, "status", "--json"], env=env, stdout=subprocess.PIPE,

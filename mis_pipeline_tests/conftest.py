@@ -7,8 +7,10 @@ missing server fails them.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
+import tempfile
 import uuid
 
 import pytest
@@ -24,15 +26,24 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
+SIM_RELYING_PARTY = "mis-pipeline.local"
+
+
 def pytest_configure(config):
     # The code location reads connector settings when it is imported, so the session simulator's
-    # address is fixed before any test imports it.
+    # address and files are fixed before any test imports it.
     port = _free_port()
+    files = tempfile.mkdtemp(prefix="mis-test-sim-")
     os.environ["MIS_TEST_SIM_PORT"] = str(port)
+    os.environ["MIS_TEST_GIAS"] = os.path.join(files, "edubasealldata.csv")
     os.environ["WONDE_API_URL"] = f"http://127.0.0.1:{port}/v1.0"
     os.environ["WONDE_API_TOKEN"] = SIM_TOKEN
+    os.environ["XPORTER_API_URL"] = f"http://127.0.0.1:{port}/api"
+    os.environ["XPORTER_RELYING_PARTY"] = SIM_RELYING_PARTY
+    os.environ["XPORTER_SCHOOL_SECRETS"] = os.path.join(files, "xod-secrets.json")
     os.environ["MIS_ALLOW_LOOPBACK_HTTP"] = "1"
-    os.environ["WONDE_REQUESTS_PER_SECOND"] = "0"  # the local simulator needs no politeness
+    # the local simulator needs no politeness
+    os.environ["WONDE_REQUESTS_PER_SECOND"] = os.environ["XPORTER_REQUESTS_PER_SECOND"] = "0"
     os.environ.pop("MIS_DATABASE_URL", None)
     os.environ.pop("DAGSTER_HOME", None)
 
@@ -48,11 +59,23 @@ def population():
     return build_population(seed=SIM_SEED, schools=SIM_SCHOOLS, pupils_per_school=SIM_PUPILS)
 
 
+def write_sim_files(population) -> None:
+    """The files an operator gets from the simulator: the GIAS extract and the XoD secrets."""
+    from mis_pipeline.simulator.gias import write_gias_extract
+    from mis_pipeline.simulator.xod_api import estab_of, school_secret
+
+    write_gias_extract(population, os.environ["MIS_TEST_GIAS"])
+    secrets = {estab_of(s): school_secret(s) for s in population.schools if s.connector == "xod"}
+    with open(os.environ["XPORTER_SCHOOL_SECRETS"], "w", encoding="utf-8") as handle:
+        json.dump(secrets, handle)
+
+
 @pytest.fixture(scope="session")
 def simulator(population):
-    """The session's simulator, at the address the code location was configured with."""
+    """The session's simulator (Wonde and XoD), at the address the code location was configured with."""
     from mis_pipeline.simulator.server import SimulatorServer
 
+    write_sim_files(population)
     server = SimulatorServer(population, port=int(os.environ["MIS_TEST_SIM_PORT"]), token=SIM_TOKEN).start()
     yield server
     server.stop()
@@ -132,3 +155,14 @@ def instance(mis_env):
     inst = get_instance()
     yield inst
     inst.dispose()
+
+
+@pytest.fixture
+def registry(simulator, instance):
+    """An instance whose warehouse holds the simulator's GIAS extract, as an operator sets it up."""
+    from mis_pipeline.runs import run_job
+    from mis_pipeline.sync.jobs import IMPORT_GIAS_JOB
+
+    result = run_job(instance, IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": os.environ["MIS_TEST_GIAS"]}}}})
+    assert result.success
+    return instance

@@ -47,7 +47,7 @@ def pii_strings(population) -> set[str]:
 
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
-def test_a_sync_with_bad_records_leaks_no_pupil_value(simulator, population, mis_env, instance, engine):
+def test_a_sync_with_bad_records_leaks_no_pupil_value(simulator, population, mis_env, registry, instance, engine):
     school = population.approved_schools()[0]
     with two_bad_records(simulator, school) as originals:
         result = subprocess.run([CLI, "sync"], capture_output=True, text=True, timeout=300, env=os.environ.copy())

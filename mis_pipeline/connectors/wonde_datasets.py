@@ -83,6 +83,27 @@ def iter_group_pages(wonde: WondeResource, school_id: str, updated_after: dateti
     yield from _pages(wonde, school_id, "groups", params, base_url)
 
 
+def iter_deletion_pages(wonde: WondeResource, school_id: str, updated_after: datetime | None = None, *,
+                        base_url: str | None = None) -> Iterator[list[dict]]:
+    """Deletion pages: `{type, id, mis_id, deleted_at, restored_at}` rows (connectors.md §1.6),
+    one per record removed from the MIS. A non-null `restored_at` means the record came back
+    with the same `mis_id` under a NEW `id` (same `upi`). `updated_after` filters on the row's
+    last change (the restore, else the deletion, in the simulator; the real semantics are
+    unconfirmed), so a delta sees both new deletions and restores of older ones."""
+    yield from _pages(wonde, school_id, "deletions", _params(wonde, updated_after), base_url)
+
+
+def iter_leaver_pages(wonde: WondeResource, school_id: str, updated_after: datetime | None = None, *,
+                      base_url: str | None = None, with_details: bool = False) -> Iterator[list[dict]]:
+    """Leaver pages (`students-leaver`): student records of the same shape as `students`, with
+    `education_details` so `normalise_wonde_student` reads the UPN and `leaving_date` (and
+    `extended_details` too when asked). `updated_after` filters on the record's `updated_at`
+    (set when the pupil left)."""
+    include = "education_details,extended_details" if with_details else "education_details"
+    params = _params(wonde, updated_after, include=include)
+    yield from _pages(wonde, school_id, "students-leaver", params, base_url)
+
+
 def fetch_mis_ids(wonde: WondeResource, school_id: str, *, base_url: str | None = None) -> dict[str, str]:
     """Every current student's Wonde id -> `mis_id`: the map the attendance, result and group
     normalisers need. One light pass over `students` (no includes)."""

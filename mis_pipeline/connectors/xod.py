@@ -177,6 +177,21 @@ class XodResource(ConfigurableResource):
     _state: Any = PrivateAttr(default=None)
 
     # -- public API ------------------------------------------------------------------------
+    def school_estabs(self) -> list[str]:
+        """The schools that have authorised us: the estabs in the secrets file (never the secrets).
+        Empty when no secrets file is configured."""
+        path = self.school_secrets_path or os.environ.get(SECRETS_ENV, "")
+        if not path:
+            return []
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = json.load(handle)
+        except (OSError, ValueError):
+            raise ConnectorAuthError("the XoD school secrets file is not a readable JSON object") from None
+        if not isinstance(loaded, dict):
+            raise ConnectorAuthError("the XoD school secrets file is not a JSON object")
+        return sorted(str(key) for key in loaded)
+
     def granted_scopes(self, estab: str) -> frozenset[str]:
         """The scopes the school granted (TokenDetails), cached with the token."""
         token = self._token(estab)
@@ -223,7 +238,9 @@ class XodResource(ConfigurableResource):
         """Session marks (AM, then PM) for the inclusive date range; `-`/`#` pseudo-marks kept."""
         self._require_scope(estab, ("Attendance",), "AttendanceForDateRange")
         for session in ("AM", "PM"):
-            params = {"DateFrom": date_from.isoformat(), "DateTo": date_to.isoformat(), "SessionType": session}
+            # Leavers' marks too: they are still the school's pupils until the retention purge.
+            params = {"DateFrom": date_from.isoformat(), "DateTo": date_to.isoformat(), "SessionType": session,
+                      "options": "includeLeavers"}
             for body in self.iter_pages(estab, "AttendanceForDateRange", params):
                 yield _dataset(body, "AttendMarks", estab)
 

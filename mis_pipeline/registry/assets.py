@@ -6,17 +6,47 @@ from pathlib import Path
 
 import dagster as dg
 
-from mis_pipeline.connectors.errors import NotAuthorisedError
+from mis_pipeline.connectors.errors import ConnectorError, NotAuthorisedError
 from mis_pipeline.connectors.wonde import WondeResource
+from mis_pipeline.connectors.xod import SchoolPausedAtConnectorError, XodResource
 from mis_pipeline.warehouse.resource import WarehouseResource
 
-from .discovery import wonde_school_entry
+from .discovery import wonde_school_entry, xod_school_entry
 from .gias import read_gias
-from .gias_store import replace_gias
+from .gias_store import gias_lookups, replace_gias
 from .partitions import SCHOOLS
 from .store import register_approved
 
 OWNERS = ["team:data-engineering"]
+
+
+def _xod_scopes(xod: XodResource, estab: str) -> tuple[str, frozenset[str] | None]:
+    """("authorised", scopes), or the reason the school cannot be read now (never retried here)."""
+    try:
+        return "authorised", xod.granted_scopes(estab)
+    except SchoolPausedAtConnectorError:
+        return "paused_at_connector", None
+    except ConnectorError:
+        return "not_authorised", None
+
+
+def _discover_xod(xod: XodResource, gias_by_la_estab: dict) -> tuple[list, dict[str, list[str]]]:
+    """XoD has no school list: the schools are those whose secret we hold. Returns the entries and,
+    by reason, the estabs that could not be registered."""
+    entries, left_out = [], {"paused_at_connector": [], "not_authorised": [], "no_gias_row": []}
+    estabs = xod.school_estabs()
+    with ThreadPoolExecutor(max_workers=4, thread_name_prefix="xod-scopes") as pool:
+        answers = list(pool.map(lambda estab: _xod_scopes(xod, estab), estabs))
+    for estab, (state, scopes) in zip(estabs, answers):
+        if scopes is None:
+            left_out[state].append(estab)
+            continue
+        entry = xod_school_entry(estab, scopes, gias_by_la_estab)
+        if entry is None:
+            left_out["no_gias_row"].append(estab)
+        else:
+            entries.append(entry)
+    return entries, left_out
 
 
 def _permissions(wonde: WondeResource, school_id: str) -> list[dict]:
@@ -29,24 +59,36 @@ def _permissions(wonde: WondeResource, school_id: str) -> list[dict]:
 @dg.asset(
     key="school_registry",
     group_name="registry",
-    kinds={"python", "wonde"},
+    kinds={"python", "wonde", "xod"},
     owners=OWNERS,
     deps=["gias_establishments"],
 )
-def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource,
+def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod: XodResource,
                     warehouse: WarehouseResource) -> dg.MaterializeResult:
     """Schools that have approved this service at the connector, with the data items each granted.
 
     Each approved school becomes a `schools` partition keyed by its URN. Schools the connector no
     longer lists (revoked or withdrawn) stay registered but are marked, so they are not synced and
-    `status` flags them; pending and declined schools are never contacted for data.
+    `status` flags them; pending and declined schools are never contacted for data. XoD has no
+    school list: its schools are those whose secret we hold (`XPORTER_SCHOOL_SECRETS`), keyed by
+    the URN of their GIAS row; one without a GIAS row is reported, never guessed.
     """
-    approved = list(wonde.iter_approved_schools())
+    engine = warehouse.engine()
+    if not wonde.api_token:
+        context.log.warning("WONDE_API_TOKEN is not set: no Wonde schools are read")
+    approved = list(wonde.iter_approved_schools()) if wonde.api_token else []
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="permissions") as pool:
         permissions = list(pool.map(lambda school: _permissions(wonde, str(school["id"])), approved))
     entries = [wonde_school_entry(school, perms) for school, perms in zip(approved, permissions)]
     keyed = [entry for entry in entries if entry is not None]
-    gone = register_approved(warehouse.engine(), keyed, connector="wonde")
+    wonde_without_urn = len(entries) - len(keyed)
+    gone = register_approved(engine, keyed, connector="wonde")
+    xod_entries, xod_left_out = _discover_xod(xod, gias_lookups(engine)[1])
+    gone += register_approved(engine, xod_entries, connector="xod")
+    for reason, estabs in xod_left_out.items():
+        if estabs:
+            context.log.warning(f"XoD schools not registered ({reason}): {', '.join(estabs)}")
+    keyed += xod_entries
 
     existing = set(context.instance.get_dynamic_partitions(SCHOOLS.name))
     new_keys = sorted({entry.urn for entry in keyed} - existing)
@@ -57,7 +99,9 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource,
         "approved_schools": len(keyed),
         "new_partitions": len(new_keys),
         "no_longer_listed": dg.MetadataValue.json(gone),
-        "without_urn": len(entries) - len(keyed),
+        "wonde_without_urn": wonde_without_urn,
+        "xod_schools": len(xod_entries),
+        "xod_left_out": dg.MetadataValue.json(xod_left_out),
     })
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scopes import granted_scopes
+from .scopes import granted_scopes, xod_granted_scopes
 from .store import SchoolEntry
 
 
@@ -26,3 +26,17 @@ def wonde_school_entry(school: dict, permissions: list[dict]) -> SchoolEntry | N
 
 def _text(value) -> str | None:
     return None if value in (None, "") else str(value)
+
+
+def xod_school_entry(estab: str, scopes: frozenset[str], gias_by_la_estab: dict) -> SchoolEntry | None:
+    """A registry entry for a school that authorised us on XoD, keyed by the URN of its GIAS row
+    (matched on LA code + establishment number, the two halves of the estab); None without one."""
+    la_code, establishment_number = estab[:3], estab[3:]
+    row = gias_by_la_estab.get((la_code, establishment_number))
+    if row is None:
+        return None
+    return SchoolEntry(
+        urn=row["urn"], connector="xod", connector_school_id=estab, name=row["name"], la_code=la_code,
+        establishment_number=establishment_number, phase=row["phase_name"],
+        granted_items=tuple(xod_granted_scopes(scopes)),
+    )

@@ -22,3 +22,18 @@ def granted_scopes(permissions: list[dict]) -> list[str]:
         if p.get("identity") in WONDE_PERMISSION_SCOPES and p.get("approved") and not p.get("declined")
     }
     return [scope.value for scope in Scope if scope in granted]
+
+
+# XoD scopes (TokenDetails) for the data items we take; "School" covers the Groups endpoint.
+XOD_SCOPE_ITEMS = {
+    "Student": Scope.CORE,
+    "StudentExtended": Scope.ADDITIONAL_DETAILS,
+    "Attendance": Scope.ATTENDANCE,
+    "AssessmentResults": Scope.ASSESSMENTS,
+    "School": Scope.GROUPS,
+}
+
+
+def xod_granted_scopes(scopes: frozenset[str] | set[str]) -> list[str]:
+    granted = {XOD_SCOPE_ITEMS[name] for name in scopes if name in XOD_SCOPE_ITEMS}
+    return [scope.value for scope in Scope if scope in granted]

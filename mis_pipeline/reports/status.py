@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, func, select
 
 from mis_pipeline.registry.store import list_schools
-from mis_pipeline.warehouse.schema import pupils, quarantine, sync_state
+from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils, quarantine, sync_state
 
 
 def _counts_by_school(engine: Engine, table, *where) -> dict[str, int]:
@@ -25,6 +25,8 @@ def _iso(value: datetime | None) -> str | None:
 def school_status(engine: Engine) -> list[dict]:
     """One entry per registered school, in URN order (the `status --json` document's `schools`)."""
     held = _counts_by_school(engine, pupils)
+    deleted = _counts_by_school(engine, pupils, pupils.c.deleted_at.is_not(None))
+    datasets = {name: _counts_by_school(engine, table) for name, table in DATASET_TABLES.items()}
     quarantined = _counts_by_school(engine, quarantine)
     with engine.connect() as conn:
         state = {row.school_urn: row for row in conn.execute(
@@ -44,6 +46,9 @@ def school_status(engine: Engine) -> list[dict]:
             "cursor": sync.cursor if sync else None,
             "counts": {
                 "pupils": held.get(school.urn, 0),
+                # deleted at the connector, held until the retention purge
+                "pupils_deleted_at_connector": deleted.get(school.urn, 0),
+                **{name: counts.get(school.urn, 0) for name, counts in datasets.items()},
                 "quarantined": quarantined.get(school.urn, 0),
                 # Every sync applies its changes at once in this version; nothing waits.
                 "pending_changes": 0,
@@ -53,13 +58,16 @@ def school_status(engine: Engine) -> list[dict]:
 
 
 def render_table(entries: list[dict]) -> str:
-    header = f"{'URN':<8} {'school':<32} {'conn':<6} {'mode':<9} {'state':<10} {'pupils':>7} {'quar':>5}  last sync"
+    header = (f"{'URN':<8} {'school':<30} {'conn':<6} {'mode':<9} {'state':<10} {'pupils':>7} {'details':>7} "
+              f"{'attend':>7} {'assess':>7} {'groups':>7} {'quar':>5}  last sync")
     lines = [header, "-" * len(header)]
     for e in entries:
         state = "paused" if e["paused"] else e["approval"]
+        c = e["counts"]
         lines.append(
-            f"{e['urn']:<8} {e['name'][:32]:<32} {e['connector']:<6} {e['sync_mode']:<9} {state:<10} "
-            f"{e['counts']['pupils']:>7} {e['counts']['quarantined']:>5}  {e['last_sync'] or 'never'}"
+            f"{e['urn']:<8} {e['name'][:30]:<30} {e['connector']:<6} {e['sync_mode']:<9} {state:<10} "
+            f"{c['pupils']:>7} {c['pupil_details']:>7} {c['attendance_sessions']:>7} {c['assessment_results']:>7} "
+            f"{c['pupil_groups']:>7} {c['quarantined']:>5}  {e['last_sync'] or 'never'}"
         )
     if not entries:
         lines.append("(no schools registered yet: run `mis-pipeline sync`)")

@@ -1,8 +1,12 @@
 """The simulator's other data items, derived per school from the core population.
 
-Each school's additional details, attendance marks, assessment results and groups come from an
-RNG seeded by (population seed, school id), built on first use and cached: a sync that only reads
-core records (the benchmark) never pays for four million attendance marks.
+Each pupil's additional details, attendance marks, assessment results and house/form/set come
+from an RNG seeded by (population seed, school id, pupil upi), and every id derives from the pupil
+(its mis_id) or from what it names (a group's kind and code), never from a running counter. So
+adding, removing or restoring one pupil (`mis_pipeline.simulator.advance`) leaves every other
+pupil's data and ids unchanged, and rebuilding a school's datasets after an `advance` is safe.
+A school's datasets are built on first use and cached by the APIs: a sync that only reads core
+records (the benchmark) never pays for four million attendance marks.
 """
 
 from __future__ import annotations
@@ -97,6 +101,9 @@ class SchoolDatasets:
     result_sets: list[ResultSet]
     results: list[AssessmentResult]
     groups: list[Group]
+    # pupil Wonde id -> kind ("year", "registration", "house", "teaching") -> the pupil's group
+    # (its first of a kind); leavers included, with their last groups.
+    memberships: dict[str, dict[str, Group]] = field(default_factory=dict)
 
 
 def school_days(start: date, count: int) -> list[date]:
@@ -108,97 +115,151 @@ def school_days(start: date, count: int) -> list[date]:
     return days
 
 
-class _Drawer:
-    def __init__(self, seed: int, school_id: str) -> None:
-        self.rng = random.Random(f"{seed}:datasets:{school_id}")
-        self.school_id = school_id
-        self.counter = 0
+# Every NC year a school can offer, in order: a year's position numbers its groups.
+ALL_NC_YEARS = ("N1", "N2", "R") + tuple(str(n) for n in range(1, 14))
+GROUP_KINDS = {"year": 1, "registration": 2, "house": 3, "teaching": 4}
+FORMS = "ABC"
+SUBJECTS = ("Ma", "En")
 
-    def weighted(self, options: tuple) -> str:
-        return self.rng.choices([o for o, _ in options], [w for _, w in options])[0]
 
-    def next_id(self, prefix: str) -> str:
-        self.counter += 1
-        return f"{prefix}{self.school_id[1:]}{self.counter:06d}"
+def _cumulative(options: tuple) -> tuple[tuple, list[int]]:
+    values, total, cumulative = tuple(o for o, _ in options), 0, []
+    for _, weight in options:
+        total += weight
+        cumulative.append(total)
+    return values, cumulative
+
+
+_SEN, _LANGUAGES, _ETHNICITIES, _CODES = (_cumulative(options) for options in
+                                          (SEN_STATUSES, FIRST_LANGUAGES, ETHNICITIES, ATTENDANCE_CODES))
+
+
+def pupil_rng(seed: int, school, pupil) -> random.Random:
+    """The pupil's own RNG: their data never depends on who else is on roll."""
+    return random.Random(f"{seed}:{school.id}:{pupil.upi}")
+
+
+def group_id(school_id: str, kind: str, code: str) -> str:
+    """A group's id from what it is (kind and code), so it survives any change of membership.
+    The last six digits are unique per school: kind, NC year position, then form/house/set."""
+    if kind == "house":
+        number = HOUSES.index(next(h for h in HOUSES if h[:3].upper() == code))
+    else:
+        year = next(y for y in sorted(ALL_NC_YEARS, key=len, reverse=True) if code.startswith(y))
+        rest = code[len(year):]
+        if kind == "year":
+            sub = 0
+        elif kind == "registration":
+            sub = FORMS.index(rest)
+        else:  # teaching: subject then set, e.g. "10Ma2"
+            sub = 10 * (SUBJECTS.index(rest[:2]) + 1) + int(rest[2:])
+        number = ALL_NC_YEARS.index(year) * 1000 + sub
+    return f"GR{school_id[1:]}{GROUP_KINDS[kind] * 100000 + number:06d}"
+
+
+def _year_name(year: str) -> str:
+    return "Reception" if year == "R" else ("Nursery" if year.startswith("N") else f"Year {year}")
+
+
+@dataclass(slots=True)
+class _PupilDraw:
+    details: PupilDetails
+    memberships: list[tuple[str, str, str]]  # (kind, code, name)
+    rng: random.Random  # positioned after the details and memberships: marks, then results
+
+
+def _draw(seed: int, school, pupil, secondary: bool) -> _PupilDraw:
+    rng = pupil_rng(seed, school, pupil)
+    random_ = rng.random
+    fsm = random_() < 0.24
+    language = rng.choices(_LANGUAGES[0], cum_weights=_LANGUAGES[1])[0]
+    details = PupilDetails(
+        sen_status=rng.choices(_SEN[0], cum_weights=_SEN[1])[0], fsm_eligible=fsm,
+        pupil_premium=fsm or random_() < 0.04, eal=language != "ENG", first_language=language,
+        ethnicity=rng.choices(_ETHNICITIES[0], cum_weights=_ETHNICITIES[1])[0], in_care=random_() < 0.01,
+        updated_at=DATASETS_UPDATED_AT,
+    )
+    year = pupil.current_nc_year
+    form = FORMS[int(random_() * len(FORMS))]
+    house = HOUSES[int(random_() * len(HOUSES))]
+    memberships = [("year", year, _year_name(year)), ("registration", f"{year}{form}", f"{year}{form}"),
+                   ("house", house[:3].upper(), house)]
+    if secondary:
+        for subject in SUBJECTS:
+            setting = 1 + int(random_() * 3)
+            memberships.append(("teaching", f"{year}{subject}{setting}", f"{year} {subject} set {setting}"))
+    return _PupilDraw(details, memberships, rng)
 
 
 def build_school_datasets(seed: int, school, attendance_days: int = ATTENDANCE_DAYS) -> SchoolDatasets:
-    """Everything but the core records for one school, deterministic for (seed, school id)."""
-    draw = _Drawer(seed, school.id)
-    details = {p.id: _details(draw) for p in school.pupils}
+    """Everything but the core records for one school, deterministic for (seed, school id) and,
+    per pupil, for the pupil's upi alone. Leavers (`school.leavers`) get details and
+    memberships (their last groups, for XoD's leaver rows) but no marks or results, and are not
+    counted as group members."""
     secondary = school.phase_of_education != "PRIMARY"
-    aspects = [Aspect(draw.next_id("AS"), name) for name, _ in (SECONDARY_ASPECTS if secondary else PRIMARY_ASPECTS)]
-    result_sets = [ResultSet(draw.next_id("RS"), name) for name, _ in RESULT_SETS]
+    prefix = school.id[1:]
+    aspects = [Aspect(f"AS{prefix}{n:06d}", name)
+               for n, (name, _) in enumerate(SECONDARY_ASPECTS if secondary else PRIMARY_ASPECTS, 1)]
+    result_sets = [ResultSet(f"RS{prefix}{n:06d}", name) for n, (name, _) in enumerate(RESULT_SETS, 1)]
+    grades = dict(SECONDARY_ASPECTS if secondary else PRIMARY_ASPECTS)
+    result_dates = dict(RESULT_SETS)
+    days = school_days(ATTENDANCE_START, attendance_days)
+    details: dict[str, PupilDetails] = {}
+    memberships: dict[str, dict[str, Group]] = {}
+    groups: dict[str, Group] = {}
+    marks: list[AttendanceMark] = []
+    results: list[AssessmentResult] = []
+    for pupil in school.pupils:
+        draw = _draw(seed, school, pupil, secondary)
+        details[pupil.id] = draw.details
+        joined = memberships[pupil.id] = {}
+        for kind, code, name in draw.memberships:
+            gid = group_id(school.id, kind, code)
+            group = groups.get(gid)
+            if group is None:
+                group = groups[gid] = Group(gid, code, name, kind)
+            group.member_ids.append(pupil.id)
+            joined.setdefault(kind, group)
+        marks.extend(_attendance(draw.rng, prefix, pupil, days))
+        results.extend(_results(draw.rng, prefix, pupil, aspects, result_sets, grades, result_dates))
+    for pupil in school.leavers:
+        draw = _draw(seed, school, pupil, secondary)
+        details[pupil.id] = draw.details
+        joined = memberships[pupil.id] = {}
+        for kind, code, name in draw.memberships:
+            gid = group_id(school.id, kind, code)
+            joined.setdefault(kind, groups.get(gid) or Group(gid, code, name, kind))
     return SchoolDatasets(
-        details=details,
-        attendance=_attendance(draw, school.pupils, school_days(ATTENDANCE_START, attendance_days)),
-        aspects=aspects,
-        result_sets=result_sets,
-        results=_results(draw, school.pupils, aspects, result_sets, secondary),
-        groups=_groups(draw, school.pupils, secondary),
+        details=details, attendance=marks, aspects=aspects, result_sets=result_sets, results=results,
+        groups=sorted(groups.values(), key=lambda group: group.id), memberships=memberships,
     )
 
 
-def _details(draw: _Drawer) -> PupilDetails:
-    random_ = draw.rng.random
-    fsm = random_() < 0.24
-    return PupilDetails(
-        sen_status=draw.weighted(SEN_STATUSES), fsm_eligible=fsm, pupil_premium=fsm or random_() < 0.04,
-        eal=(language := draw.weighted(FIRST_LANGUAGES)) != "ENG", first_language=language,
-        ethnicity=draw.weighted(ETHNICITIES), in_care=random_() < 0.01, updated_at=DATASETS_UPDATED_AT,
-    )
-
-
-def _attendance(draw: _Drawer, pupils, days: list[date]) -> list[AttendanceMark]:
+def _attendance(rng: random.Random, prefix: str, pupil, days: list[date]) -> list[AttendanceMark]:
+    codes = rng.choices(_CODES[0], cum_weights=_CODES[1], k=2 * len(days))
     marks = []
-    for pupil in pupils:
-        for day in days:
-            for session in ("AM", "PM"):
-                code = draw.weighted(ATTENDANCE_CODES)
-                marks.append(AttendanceMark(
-                    id=draw.next_id("AT"), pupil_id=pupil.id, mis_id=pupil.mis_id, date=day, session=session,
-                    code=PM_PRESENT if (code == "/" and session == "PM") else code,
-                    updated_at=datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=17),
-                ))
+    for d, day in enumerate(days):
+        updated_at = datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=17)
+        for s, session in enumerate(("AM", "PM")):
+            code = codes[2 * d + s]
+            marks.append(AttendanceMark(
+                id=f"AT{prefix}{pupil.mis_id}{2 * d + s:03d}", pupil_id=pupil.id, mis_id=pupil.mis_id, date=day,
+                session=session, code=PM_PRESENT if (code == "/" and session == "PM") else code,
+                updated_at=updated_at,
+            ))
     return marks
 
 
-def _results(draw: _Drawer, pupils, aspects, result_sets, secondary: bool) -> list[AssessmentResult]:
-    grades = dict(SECONDARY_ASPECTS if secondary else PRIMARY_ASPECTS)
-    dates = dict(RESULT_SETS)
+def _results(rng: random.Random, prefix: str, pupil, aspects, result_sets, grades, dates) -> list[AssessmentResult]:
     results = []
-    for pupil in pupils:
-        for result_set in result_sets:
-            for aspect in aspects:
-                result_date = dates[result_set.name]
-                results.append(AssessmentResult(
-                    id=draw.next_id("AR"), pupil_id=pupil.id, mis_id=pupil.mis_id, aspect_id=aspect.id,
-                    result_set_id=result_set.id, result=draw.rng.choice(grades[aspect.name]),
-                    result_date=result_date,
-                    updated_at=datetime.combine(result_date, datetime.min.time(), timezone.utc) + timedelta(hours=18),
-                ))
+    for r, result_set in enumerate(result_sets):
+        result_date = dates[result_set.name]
+        updated_at = datetime.combine(result_date, datetime.min.time(), timezone.utc) + timedelta(hours=18)
+        for a, aspect in enumerate(aspects):
+            options = grades[aspect.name]
+            results.append(AssessmentResult(
+                id=f"AR{prefix}{pupil.mis_id}{r * len(aspects) + a:02d}", pupil_id=pupil.id, mis_id=pupil.mis_id,
+                aspect_id=aspect.id, result_set_id=result_set.id, result=options[int(rng.random() * len(options))],
+                result_date=result_date, updated_at=updated_at,
+            ))
     return results
-
-
-def _groups(draw: _Drawer, pupils, secondary: bool) -> list[Group]:
-    groups: dict[tuple[str, str], Group] = {}
-
-    def join(kind: str, code: str, name: str, pupil_id: str) -> None:
-        group = groups.get((kind, code))
-        if group is None:
-            group = groups[(kind, code)] = Group(draw.next_id("GR"), code, name, kind)
-        group.member_ids.append(pupil_id)
-
-    for pupil in pupils:
-        year = pupil.current_nc_year
-        year_name = "Reception" if year == "R" else ("Nursery" if year.startswith("N") else f"Year {year}")
-        join("year", year, year_name, pupil.id)
-        form = "ABC"[draw.rng.randrange(3)]
-        join("registration", f"{year}{form}", f"{year}{form}", pupil.id)
-        house = draw.rng.choice(HOUSES)
-        join("house", house[:3].upper(), house, pupil.id)
-        if secondary:
-            for subject in ("Ma", "En"):
-                setting = draw.rng.randrange(1, 4)
-                join("teaching", f"{year}{subject}{setting}", f"{year} {subject} set {setting}", pupil.id)
-    return list(groups.values())

@@ -1,7 +1,9 @@
 """The simulator's HTTP server: a thin shell over the API objects, routed by path prefix.
 
-Wonde lives under `/v1.0/`, the GIAS extract under `/gias/`; a second API (XoD under `/api/`)
-can be added to `routes`. `POST /_sim/advance` moves the population forward
+Wonde lives under `/v1.0/`, Groupcall XoD under `/api/`, the GIAS extract under `/gias/`. Each
+API serves only its own schools (`School.connector`) unless `serve_all_schools_on_both`.
+Request bodies are read and handed to APIs that declare `wants_body` (XoD's GetToken is a POST
+with a JSON body). `POST /_sim/advance` moves the population forward
 (`SimulatorServer.handle_advance`). HTTP/1.1 with keep-alive and an exact Content-Length on every
 response, so clients reuse connections the way they would against the real service.
 Optionally HTTPS (`tls_dir`), with a private CA the client trusts via REQUESTS_CA_BUNDLE.
@@ -30,6 +32,9 @@ from mis_pipeline.simulator.population import Population, build_population
 from mis_pipeline.simulator.tls import default_tls_dir, prepare_tls_files, server_context
 from mis_pipeline.simulator.wonde_api import PREFIX as WONDE_PREFIX
 from mis_pipeline.simulator.wonde_api import Page, WondeApi, error
+from mis_pipeline.simulator.xod_api import PREFIX as XOD_PREFIX
+from mis_pipeline.simulator.xod_api import RELYING_PARTY as XOD_RELYING_PARTY
+from mis_pipeline.simulator.xod_api import XodApi, write_xod_secrets
 
 DEFAULT_HOST, DEFAULT_PORT = "127.0.0.1", 8710
 DEFAULT_SCHOOLS, DEFAULT_PUPILS, DEFAULT_SEED, DEFAULT_TOKEN = 6, 40, 7, "sim-token"
@@ -64,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def _dispatch(self) -> None:
-        self._discard_request_body()
+        body = self._read_request_body()
         split = urlsplit(self.path)
         owner = self.server.owner
         fault = owner.next_fault()
@@ -74,16 +79,20 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if fault is not None and fault.kind == "slow":
             time.sleep(SLOW_SECONDS)
-        status, headers, body = owner.respond(self.command, self.headers, split)
+        status, headers, body = owner.respond(self.command, self.headers, split, body=body)
         if fault is not None:
             status, headers, body = _apply_fault(fault, status, headers, body)
         owner.record(self.command, split, status)
         self._write(status, headers, body, truncate=fault is not None and fault.kind == "truncate")
 
-    def _discard_request_body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        if length:
-            self.rfile.read(length)
+    def _read_request_body(self) -> bytes:
+        """The whole body (Content-Length), read even when no API wants it, so a keep-alive
+        connection stays in step."""
+        try:
+            length = max(int(self.headers.get("Content-Length") or 0), 0)
+        except ValueError:
+            length = 0
+        return self.rfile.read(length) if length else b""
 
     def _write(self, status: int, headers: dict[str, str], body: bytes, truncate: bool) -> None:
         self.send_response(status)
@@ -115,6 +124,17 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     owner: "SimulatorServer"
     tls_context: ssl.SSLContext | None = None
+
+    def server_activate(self) -> None:
+        super().server_activate()
+        # A client can reset a pending connection between select() and accept(); Linux then drops
+        # it and a blocking accept() would hang the serve loop (and stop()) forever.
+        self.socket.settimeout(0.5)
+
+    def get_request(self):
+        request, client_address = super().get_request()
+        request.settimeout(None)  # connections themselves stay blocking, as before
+        return request, client_address
 
     def finish_request(self, request, client_address) -> None:
         """Runs in the per-connection thread, so the TLS handshake happens here rather than in
@@ -151,17 +171,24 @@ class SimulatorServer:
 
     def __init__(self, population: Population, host: str = DEFAULT_HOST, port: int = 0, token: str = DEFAULT_TOKEN,
                  *, fault_rate: float = 0.0, seed: int | None = None, retry_after_seconds: int = 1,
-                 tls_dir: Path | None = None):
+                 tls_dir: Path | None = None, serve_all_schools_on_both: bool = False):
         """`fault_rate`: share of requests that get a random transient fault (deterministic for
         `seed`, default the population's). `retry_after_seconds`: the Retry-After those 429/503
-        faults carry. `tls_dir`: serve HTTPS with a CA and certificate kept in that folder."""
+        faults carry. `tls_dir`: serve HTTPS with a CA and certificate kept in that folder.
+        `serve_all_schools_on_both`: Wonde and XoD each serve every school, not only those on
+        their connector (tests comparing both connectors on one school)."""
         self.population = population
         self.token = token
         self.tls_files = prepare_tls_files(Path(tls_dir)) if tls_dir is not None else None
-        self.wonde = (_HttpsWondeApi if self.tls_files else WondeApi)(population, token)
+        self.wonde = (_HttpsWondeApi if self.tls_files else WondeApi)(
+            population, token, serve_all_schools=serve_all_schools_on_both)
+        # Date of birth comes with the Student scope here (real XoD: StudentExtended), so the core
+        # record lands for every XoD school; `XodApi(dob_needs_extended_scope=True)` keeps the rule.
+        self.xod = XodApi(population, relying_party=XOD_RELYING_PARTY, dob_needs_extended_scope=False,
+                          serve_all_schools=serve_all_schools_on_both)
         self.gias = GiasDownload(population)
-        # prefix -> API; XoD will add "/api/"
-        self.routes = {WONDE_PREFIX: self.wonde, GIAS_PATH.rsplit("/", 1)[0] + "/": self.gias}
+        # prefix -> API
+        self.routes = {WONDE_PREFIX: self.wonde, XOD_PREFIX: self.xod, GIAS_PATH.rsplit("/", 1)[0] + "/": self.gias}
         self.faults = FaultQueue()
         self.random_faults = RandomFaults(fault_rate, population.seed if seed is None else seed, retry_after_seconds)
         self._log: list[RequestRecord] = []
@@ -209,6 +236,15 @@ class SimulatorServer:
         return f"{self.scheme}://{self.host}:{self.port}/v1.0"
 
     @property
+    def xod_url(self) -> str:
+        """XoD's base, as XPORTER_API_URL (`…/api`)."""
+        return f"{self.scheme}://{self.host}:{self.port}{XOD_PREFIX.rstrip('/')}"
+
+    @property
+    def xod_relying_party(self) -> str:
+        return XOD_RELYING_PARTY
+
+    @property
     def gias_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}{GIAS_PATH}"
 
@@ -224,9 +260,8 @@ class SimulatorServer:
         self.faults.extend(faults)
 
     def invalidate_cache(self) -> None:
-        """Call after mutating the population so responses reflect the change."""
-        self.wonde.invalidate_cache()
-        self.gias.invalidate_cache()
+        """Call after mutating the population so responses reflect the change (every API)."""
+        self.invalidate_all_caches()
 
     def advance(self, at: datetime | None = None) -> ChangeLog:
         """Advance the served population one step (`mis_pipeline.simulator.advance.advance`, `at`
@@ -237,8 +272,10 @@ class SimulatorServer:
         return log
 
     def invalidate_all_caches(self) -> None:
-        """`invalidate_cache()` on every routed API (and any `xod` attribute), where it has one."""
-        apis = list(self.routes.values()) + [self.wonde, self.gias, getattr(self, "xod", None)]
+        """`invalidate_cache()` on every routed API, where it has one. Datasets are rebuilt too:
+        each pupil's are drawn from that pupil's own RNG, so nobody else's change. XoD's
+        changedRows snapshots and tokens survive, so the next delta shows exactly the changes."""
+        apis = list(self.routes.values()) + [self.wonde, self.xod, self.gias]
         seen: set[int] = set()
         for api in apis:
             if api is None or id(api) in seen:
@@ -295,12 +332,14 @@ class SimulatorServer:
         with self._log_lock:
             self._log.append(entry)
 
-    def respond(self, method: str, headers, split):
+    def respond(self, method: str, headers, split, body: bytes = b""):
         if split.path.rstrip("/") == ADVANCE_PATH:
             return self.handle_advance(method, split.query, headers.get("Authorization"))
         for prefix, api in self.routes.items():
             if split.path.startswith(prefix):
                 host = headers.get("Host") or f"{self.host}:{self.port}"
+                if getattr(api, "wants_body", False):
+                    return api.handle(method, host, split.path, split.query, headers.get("Authorization"), body=body)
                 return api.handle(method, host, split.path, split.query, headers.get("Authorization"))
         return 404, {"Content-Type": "application/json"}, json.dumps({"error": "Not Found"}).encode()
 
@@ -308,12 +347,15 @@ class SimulatorServer:
 def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEFAULT_SCHOOLS,
           pupils_per_school: int = DEFAULT_PUPILS, seed: int = DEFAULT_SEED, token: str = DEFAULT_TOKEN,
           *, fault_rate: float = 0.0, retry_after_seconds: int = 1, tls: bool = False,
-          tls_dir: Path | None = None, gias_path: Path | None = None) -> None:
+          tls_dir: Path | None = None, gias_path: Path | None = None,
+          xod_secrets_path: Path | None = None) -> None:
     """Build a population, serve it, print the settings a client needs (`NAME=value` lines,
-    WONDE_API_URL and WONDE_API_TOKEN first), block until SIGTERM/SIGINT.
+    WONDE_API_URL and WONDE_API_TOKEN first, then XPORTER_API_URL and XPORTER_RELYING_PARTY),
+    block until SIGTERM/SIGINT.
 
     `tls` serves HTTPS with a CA under `tls_dir` (default `$MIS_HOME/simulator-tls/`);
-    `gias_path` also writes the GIAS extract there."""
+    `gias_path` also writes the GIAS extract there; `xod_secrets_path` writes the XoD school
+    secrets file (`write_xod_secrets`) there and prints XPORTER_SCHOOL_SECRETS."""
     population = build_population(seed, schools, pupils_per_school)
     if tls and tls_dir is None:
         tls_dir = default_tls_dir()
@@ -324,6 +366,10 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEF
     try:
         print(f"WONDE_API_URL={server.wonde_url}")
         print(f"WONDE_API_TOKEN={token}")
+        print(f"XPORTER_API_URL={server.xod_url}")
+        print(f"XPORTER_RELYING_PARTY={XOD_RELYING_PARTY}")
+        if xod_secrets_path is not None:
+            print(f"XPORTER_SCHOOL_SECRETS={write_xod_secrets(population, xod_secrets_path).resolve()}")
         if server.ca_path is not None:
             print(f"REQUESTS_CA_BUNDLE={server.ca_path}")
         if gias_path is not None:

@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl, urlencode
 from mis_pipeline.simulator.datasets import (
     DATASETS_UPDATED_AT, AssessmentResult, AttendanceMark, Group, PupilDetails, SchoolDatasets, build_school_datasets,
 )
-from mis_pipeline.simulator.population import Population, Pupil, School
+from mis_pipeline.simulator.population import Deletion, Population, Pupil, School
 
 PREFIX = "/v1.0/"
 DEFAULT_PER_PAGE = 50
@@ -47,6 +47,10 @@ ATTENDANCE_INCLUDES = ["attendance_code", "student", "employee"]
 ASSESSMENT_INCLUDES = {"aspects": ["results"], "resultsets": ["results"],
                        "results": ["aspect", "result_set", "student"]}
 GROUP_INCLUDES = ["students", "employees"]
+DELETION_TYPES = ("student",)  # the simulator deletes pupils only
+# Endpoints that read pupil records, so need `students.read` (deletions list pupil records too).
+STUDENT_ENDPOINTS = ("students", "students-leaver", "deletions")
+NOT_APPROVED = "This school has not approved access for this application."
 # Attendance-code objects: `id, code, description, type` is a fact (W-PHP4); the `type`
 # vocabulary and these ids are guesses. Categories follow domain.md §4 (2024 codes).
 ATTENDANCE_CODE_TABLE = (
@@ -159,6 +163,8 @@ def render_student(pupil: Pupil, with_education: bool, details: PupilDetails | N
         "legal_surname": pupil.legal_surname, "legal_forename": pupil.legal_forename,
         "gender": pupil.gender, "gender_identity": None,
         "date_of_birth": php_datetime(pupil.date_of_birth, "Europe/London"),
+        # A re-enrolled record is a new record (new id), so its own restored_at stays null; the
+        # restore shows on the old id's deletions row (connectors.md §1.6).
         "restored_at": None,
         "created_at": php_datetime(pupil.created_at), "updated_at": php_datetime(pupil.updated_at),
     }
@@ -187,6 +193,11 @@ def render_details(details: PupilDetails) -> dict:
         "in_care": details.in_care,
         "updated_at": php_datetime(details.updated_at),
     }
+
+
+def render_deletion(deletion: Deletion) -> dict:
+    return {"type": deletion.type, "id": deletion.id, "mis_id": deletion.mis_id,
+            "deleted_at": php_datetime(deletion.deleted_at), "restored_at": php_datetime(deletion.restored_at)}
 
 
 def render_mark(mark: AttendanceMark, with_code: bool) -> dict:
@@ -223,11 +234,17 @@ def render_group(group: Group, with_students: bool) -> dict:
 
 
 class WondeApi:
-    """Handles `/v1.0/...` requests for one population and one application token."""
+    """Handles `/v1.0/...` requests for one population and one application token.
 
-    def __init__(self, population: Population, token: str) -> None:
+    Only schools whose `connector` is "wonde" are this app's: the school lists show only them,
+    and any `schools/{id}/...` request for another school is a 403, as for a school that never
+    approved the app. `serve_all_schools` lifts that, for tests comparing both connectors on one
+    school."""
+
+    def __init__(self, population: Population, token: str, *, serve_all_schools: bool = False) -> None:
         self.population = population
         self.token = token
+        self.serve_all_schools = serve_all_schools
         self._lock = threading.Lock()
         self._pages: OrderedDict[tuple, Response] = OrderedDict()
         self._fragments: dict[tuple[str, bool, bool], bytes] = {}
@@ -293,18 +310,26 @@ class WondeApi:
                     self._pages.popitem(last=False)
         return response
 
+    def serves(self, school: School) -> bool:
+        """Whether `school` is one of this app's Wonde schools (in any approval state)."""
+        return self.serve_all_schools or school.connector == "wonde"
+
     def route(self, host: str, path: str, params: list[tuple[str, str]]) -> Response:
         parts = path[len(PREFIX):].strip("/").split("/")
         if parts == ["schools"]:
-            return self.listing(host, path, params, self.population.approved_schools())
+            schools = [school for school in self.population.approved_schools() if self.serves(school)]
+            return self.listing(host, path, params, schools)
         if len(parts) == 2 and parts[0] == "schools" and parts[1] in ("pending", "revoked", "audited", "declined"):
-            return self.listing(host, path, params, self.population.schools_in_state(parts[1]))
+            schools = [school for school in self.population.schools_in_state(parts[1]) if self.serves(school)]
+            return self.listing(host, path, params, schools)
         if len(parts) >= 2 and parts[0] == "schools":
             return self.school_route(host, path, params, parts[1], parts[2:])
         if len(parts) == 4 and parts[:2] == ["meta", "schools"] and parts[3] == "permissions":
             school = self.population.school_by_id(parts[2])
             if school is None:
                 return error(404, "School not found")
+            if not self.serves(school):
+                return error(403, NOT_APPROVED)
             return 200, dict(JSON_HEADERS), to_json({"data": render_permissions(school)})
         return error(404, "Not Found")
 
@@ -312,21 +337,27 @@ class WondeApi:
         school = self.population.school_by_id(school_id)
         if school is None:
             return error(404, "School not found")
+        if not self.serves(school):  # another connector's school never approved this app
+            return error(403, NOT_APPROVED)
         if not rest:
             # School metadata is visible in every state (it appears in schools/pending too).
             return 200, dict(JSON_HEADERS), to_json({"data": render_school(school), "meta": {"includes": ["cbds"]}})
-        if rest == ["students"]:
+        if len(rest) == 1 and rest[0] in STUDENT_ENDPOINTS:
             permission = "students.read"
         else:
             permission = DATASET_PERMISSIONS.get(tuple(rest))
             if permission is None:
                 return error(404, "Not Found")
         if not school.approved:
-            return error(403, "This school has not approved access for this application.")
+            return error(403, NOT_APPROVED)
         if not school.permissions.get(permission):
             return error(403, f"This application does not have the {permission} permission.")
         if rest == ["students"]:
-            return self.students(host, path, params, school)
+            return self.students(host, path, params, school, school.pupils)
+        if rest == ["students-leaver"]:
+            return self.students(host, path, params, school, school.leavers)
+        if rest == ["deletions"]:
+            return self.deletions(host, path, params, school)
         try:
             if rest[0] == "attendance":
                 return self.attendance(host, path, params, school)
@@ -341,9 +372,11 @@ class WondeApi:
         chunk = [render_school(school) for school in schools[page.start:page.stop]]
         return 200, dict(JSON_HEADERS), to_json({"data": chunk, "meta": page.meta(["cbds"])})
 
-    def students(self, host: str, path: str, params, school: School) -> Response:
+    def students(self, host: str, path: str, params, school: School, records: list[Pupil]) -> Response:
+        """`students` (on roll) or `students-leaver` (`school.leavers`, `leaving_date` set in
+        `education_details`): the same record shape, includes and filters."""
         try:
-            pupils = filter_updated(school.pupils, dict(params))
+            pupils = filter_updated(records, dict(params))
         except ValueError:
             return error(422, "The updated_after/updated_before value is not a valid date.")
         includes = {name.strip() for value in _values(params, "include") for name in value.split(",")}
@@ -355,6 +388,21 @@ class WondeApi:
         rows = b",".join(self.fragment(pupil, with_education, details) for pupil in pupils[page.start:page.stop])
         meta = to_json(page.meta(STUDENT_INCLUDES))
         return 200, dict(JSON_HEADERS), b'{"data":[' + rows + b'],"meta":' + meta + b"}"
+
+    def deletions(self, host: str, path: str, params, school: School) -> Response:
+        """`{type, id, mis_id, deleted_at, restored_at}` rows, oldest first. `updated_after` /
+        `updated_before` filter on the row's last change (restored_at, else deleted_at), so a
+        delta also sees restores of earlier deletions; `type` narrows to one record type."""
+        query = dict(params)
+        try:
+            rows = filter_updated(self.population.deletions_for(school), query)
+        except ValueError:
+            return error(422, "The updated_after/updated_before value is not a valid date.")
+        if query.get("type"):
+            rows = [row for row in rows if row.type == query["type"]]
+        page = self.paginate(host, path, params, len(rows))
+        data = [render_deletion(row) for row in rows[page.start:page.stop]]
+        return 200, dict(JSON_HEADERS), to_json({"data": data, "meta": page.meta([])})
 
     def fragment(self, pupil: Pupil, with_education: bool, details: dict[str, PupilDetails] | None = None) -> bytes:
         key = (pupil.id, with_education, details is not None)

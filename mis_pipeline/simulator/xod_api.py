@@ -36,6 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from pathlib import Path
 from urllib.parse import parse_qsl
 
 from mis_pipeline.simulator.datasets import SchoolDatasets, build_school_datasets
@@ -43,6 +44,9 @@ from mis_pipeline.simulator.population import Population, Pupil, School
 from mis_pipeline.simulator.wonde_api import to_json
 
 PREFIX = "/api/"
+# The relying party the simulator's server expects (`SimulatorServer`, printed by `serve` as
+# XPORTER_RELYING_PARTY). A bare `XodApi` accepts any non-empty one unless told otherwise.
+RELYING_PARTY = "mis-pipeline.local"
 DEFAULT_TOKEN_LIFETIME_SECONDS = 5 * 86400  # observed in a 2018 recording (connectors.md §2.1)
 TIMESTAMP_ZONE = timezone.utc
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
@@ -82,6 +86,18 @@ def estab_of(school: School) -> str:
 def school_secret(school: School) -> str:
     """The schoolSecret this school issued to the app (deterministic, so tests can write it)."""
     return f"xod-secret-{school.id}"
+
+
+def write_xod_secrets(population: Population, path) -> Path:
+    """Write `{estab: schoolSecret}` JSON (the file XPORTER_SCHOOL_SECRETS names) for every
+    school on XoD that has issued the app a secret: approved, pending (paused) and revoked ones.
+    A revoked school's secret is refused at GetToken, so a client holding it sees the refusal."""
+    target = Path(path)
+    secrets_by_estab = {estab_of(school): school_secret(school) for school in population.schools_on("xod")
+                        if school.approval in ("approved", "pending", "revoked")}
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(secrets_by_estab, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return target
 
 
 def granted_scopes(school: School) -> list[str]:
@@ -138,7 +154,13 @@ def _hashed(row: dict) -> dict:
 
 
 def _numeric(text_id: str) -> str:
-    return str(int(text_id[-6:]))  # the per-school counter of a datasets id: short, as XoD ids are
+    return str(int(text_id[-6:]))  # the last six digits of a datasets id: short, as XoD ids are
+
+
+def _local(text_id: str, school: School) -> str:
+    """A datasets id without its two-letter prefix and school digits (`AR<school><mis_id><nn>`
+    → `<mis_id><nn>`): unique within the school, as an XoD row Id must be."""
+    return str(int(text_id[len(school.id) + 1:]))
 
 
 def _guid(seed: str) -> str:
@@ -163,15 +185,19 @@ class _Snapshot:
 
 class XodApi:
     """Handles `/api/...` for one population. Thread-safe; tokens and changedRows snapshots live
-    in this object. `relying_party=None` accepts any non-empty relyingParty."""
+    in this object. `relying_party=None` accepts any non-empty relyingParty.
+
+    Only schools whose `connector` is "xod" exist here (GetToken for any other estab gets the
+    bad-secret answer), unless `serve_all_schools` (tests comparing both connectors on one school)."""
 
     wants_body = True  # GetToken reads a JSON body: the server must pass `body=`
 
     def __init__(self, population: Population, *, relying_party: str | None = None,
                  token_lifetime_seconds: float = DEFAULT_TOKEN_LIFETIME_SECONDS,
                  snapshot_ttl_seconds: float | None = None, dob_needs_extended_scope: bool = True,
-                 clock=time.time) -> None:
+                 serve_all_schools: bool = False, clock=time.time) -> None:
         self.population = population
+        self.serve_all_schools = serve_all_schools
         self.relying_party = relying_party
         self.token_lifetime_seconds = token_lifetime_seconds
         self.snapshot_ttl_seconds = snapshot_ttl_seconds
@@ -184,10 +210,11 @@ class XodApi:
         self._rows: dict[tuple, list[dict]] = {}
 
     # -- test hooks ----------------------------------------------------------------------------
-    def invalidate_cache(self, datasets: bool = False) -> None:
-        """Call after mutating the population. Rendered rows are rebuilt; the per-school
-        datasets (details, marks, results, groups) are kept unless `datasets=True`, because
-        rebuilding them after removing a pupil re-draws every later pupil's values."""
+    def invalidate_cache(self, datasets: bool = True) -> None:
+        """Call after mutating the population: rendered rows and (unless `datasets=False`) the
+        per-school datasets are rebuilt. Rebuilding datasets is safe, because each pupil's
+        details, marks, results and groups are drawn from that pupil's own RNG: a new, removed or
+        restored pupil changes nobody else's rows."""
         with self._lock:
             self._rows.clear()
             if datasets:
@@ -203,7 +230,9 @@ class XodApi:
             self._snapshots.clear()
 
     def school_by_estab(self, estab: str) -> School | None:
-        return next((school for school in self.population.schools if estab_of(school) == estab), None)
+        """The XoD school with this estab (any school when `serve_all_schools`)."""
+        return next((school for school in self.population.schools if estab_of(school) == estab
+                     and (self.serve_all_schools or school.connector == "xod")), None)
 
     # -- dispatch ------------------------------------------------------------------------------
     def handle(self, method: str, host: str, path: str, query: str, authorization: str | None,
@@ -340,7 +369,7 @@ class XodApi:
                                  lambda: self.render_students(school, scopes))
         options = {option.strip().lower() for option in lookup.get("options", "").split(",") if option.strip()}
         statuses = {status.strip().lower() for status in lookup.get("studentstatus", "").split(",") if status.strip()}
-        if not statuses:
+        if not statuses:  # leavers only on request: `options=includeLeavers` or `studentStatus=Leaver`
             statuses = {"onroll"} | ({"leaver"} if "includeleavers" in options else set())
         rows = [row for row in rows if row["StudentStatus"].lower() in statuses]
         if item is not None:
@@ -356,14 +385,12 @@ class XodApi:
         return {"Students": rows, "StudentSiblings": []}, "Students"
 
     def render_students(self, school: School, scopes) -> list[dict]:
+        """On-roll pupils, then leavers (`school.leavers`, StudentStatus "Leaver" with their
+        LeavingDate): a pupil who leaves stays a row that changes, never a `Students_deleted` Id,
+        when the client asks for leavers. A deleted pupil is in neither list, so it is deleted."""
         data = self.datasets_for(school)
-        memberships: dict[str, dict[str, object]] = {}
-        for group in data.groups:
-            if group.type in ("year", "registration", "house"):
-                for pupil_id in group.member_ids:
-                    memberships.setdefault(pupil_id, {})[group.type] = group
-        return [self.render_student(pupil, data.details.get(pupil.id), memberships.get(pupil.id, {}), scopes)
-                for pupil in school.pupils]
+        return [self.render_student(pupil, data.details.get(pupil.id), data.memberships.get(pupil.id, {}), scopes)
+                for pupil in list(school.pupils) + list(school.leavers)]
 
     def render_student(self, pupil: Pupil, details, groups: dict, scopes) -> dict:
         year, reg, house = groups.get("year"), groups.get("registration"), groups.get("house")
@@ -456,8 +483,9 @@ class XodApi:
             start, end = date.fromisoformat(lookup["datefrom"][:10]), date.fromisoformat(lookup["dateto"][:10])
         except ValueError:
             return xod_error("DateFrom and DateTo must be dates (yyyy-MM-dd)")
-        rows = self._cached_rows((school.id, "attendance"), lambda: self.render_attendance(school))
         options = {option.strip().lower() for option in lookup.get("options", "").split(",") if option.strip()}
+        leavers = "includeleavers" in options
+        rows = self._cached_rows((school.id, "attendance", leavers), lambda: self.render_attendance(school, leavers))
         rows = [row for row in rows if row["Session"] == session and start.isoformat() <= row["Date"] <= end.isoformat()]
         if item is not None:
             rows = [row for row in rows if row["StudentId"] == item]
@@ -467,11 +495,11 @@ class XodApi:
             rows = [row for row in rows if row["Mark"] != "#"]
         return {"AttendMarks": rows}, "AttendMarks"
 
-    def render_attendance(self, school: School) -> list[dict]:
-        on_roll = {pupil.id for pupil in school.pupils}
+    def render_attendance(self, school: School, include_leavers: bool = False) -> list[dict]:
+        on_roll = {pupil.id for pupil in school.pupils + (school.leavers if include_leavers else [])}
         return [_hashed({
             "Id": f"{mark.mis_id}.{mark.date.isoformat()}.{mark.session}", "Date": mark.date.isoformat(),
-            "InstanceId": _numeric(mark.id), "StudentId": mark.mis_id, "Mark": mark.code,
+            "InstanceId": _local(mark.id, school), "StudentId": mark.mis_id, "Mark": mark.code,
             "MinsLate": 5 if mark.code in ("L", "U") else None, "Notes": None, "Type": "S",
             "Session": mark.session, "LastUpdated": local_timestamp(mark.updated_at),
         }) for mark in self.datasets_for(school).attendance if mark.pupil_id in on_roll]
@@ -516,7 +544,7 @@ class XodApi:
     def render_results(self, school: School) -> list[dict]:
         on_roll = {pupil.id for pupil in school.pupils}
         return [_hashed({
-            "Id": _numeric(result.id), "StudentId": result.mis_id, "AspectId": _numeric(result.aspect_id),
+            "Id": _local(result.id, school), "StudentId": result.mis_id, "AspectId": _numeric(result.aspect_id),
             "ResultDate": result.result_date.isoformat(), "ResultSetId": _numeric(result.result_set_id),
             "Result": result.result, "Notes": None, "LastUpdated": local_timestamp(result.updated_at),
         }) for result in self.datasets_for(school).results if result.pupil_id in on_roll]

@@ -3,13 +3,14 @@
 import dagster as dg
 
 from mis_pipeline.connectors.wonde import WondeResource
+from mis_pipeline.connectors.xod import XodResource
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .report import changed, dataset_metadata, extract_metadata, outcome_summary
 from .runner import SchoolOutcome, sync_schools
-from .sources import WondeSource
+from .sources import WondeSource, XodSource
 
 OWNERS = ["team:data-engineering"]
 NO_QUARANTINE_CHECK = "no_quarantined_records"
@@ -34,7 +35,7 @@ class SyncConfig(dg.Config):
 
 def _specs() -> list[dg.AssetSpec]:
     extract = dg.AssetSpec(
-        "connector_extract", group_name="sync", kinds={"python", "wonde"}, owners=OWNERS,
+        "connector_extract", group_name="sync", kinds={"python", "wonde", "xod"}, owners=OWNERS,
         deps=["school_registry"], skippable=True,
         description=("What each school's connector delivered in this sync: a full read on first contact, "
                      "then only what changed since the stored cursors. Counts only; the records flow "
@@ -58,7 +59,7 @@ def _specs() -> list[dg.AssetSpec]:
     pool="connector_sync",
 )
 def sync_school_data(context: dg.AssetExecutionContext, config: SyncConfig, wonde: WondeResource,
-                     warehouse: WarehouseResource):
+                     xod: XodResource, warehouse: WarehouseResource):
     """Sync every school in the run's partition range; one school's failure never stops the rest."""
     engine = warehouse.engine()
     registry = {school.urn: school for school in list_schools(engine)}
@@ -67,7 +68,8 @@ def sync_school_data(context: dg.AssetExecutionContext, config: SyncConfig, wond
                 if urn in registry and registry[urn].approval_state == "approved" and not registry[urn].paused]
     synced_urns = {s.urn for s in syncable}
     refused = [SchoolOutcome(urn, "refused", reason=_refusal(urn, registry)) for urn in wanted if urn not in synced_urns]
-    outcomes = sync_schools(engine, WondeSource(wonde), syncable, context.run.run_id,
+    sources = {"wonde": WondeSource(wonde), "xod": XodSource(xod)}
+    outcomes = sync_schools(engine, sources, syncable, context.run.run_id,
                             max_workers=config.max_workers) + refused
     for outcome in outcomes:
         if outcome.status != "synced" or outcome.not_authorised:

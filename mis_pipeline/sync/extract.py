@@ -23,10 +23,6 @@ def next_cursor(started_at: datetime) -> str:
     return (started_at - CURSOR_OVERLAP).astimezone(timezone.utc).isoformat()
 
 
-def cursor_time(cursor: str | None) -> datetime | None:
-    return datetime.fromisoformat(cursor) if cursor else None
-
-
 def _key_core(record: dict, school_urn: str) -> str | None:
     if not record.get("mis_id"):
         return "mis_id: not_nullable"
@@ -58,8 +54,10 @@ def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime) -> Data
     rejected.extend(broken)
     return DatasetSync(
         school_urn=school_urn, dataset=read.dataset, mode="full" if read.full else "incremental",
-        cursor=next_cursor(started_at), started_at=started_at, fetched=read.fetched,
+        cursor=read.next_cursor or next_cursor(started_at), started_at=started_at, fetched=read.fetched,
         good=_last_per_key(good, contract.key), rejected=rejected, refreshed_groups=read.refreshed_groups,
+        deleted_keys=frozenset(pupil_key(school_urn, m) for m in read.deleted_mis_ids),
+        restored_keys=frozenset(pupil_key(school_urn, m) for m in read.restored_mis_ids),
     )
 
 

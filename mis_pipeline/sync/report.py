@@ -26,9 +26,10 @@ def _totals(outcomes: list[SchoolOutcome], dataset: str) -> Counter:
 
 
 def changed(outcome: SchoolOutcome) -> bool:
-    """Whether the school's sync changed anything held (a full read always counts)."""
-    return outcome.status == "synced" and (outcome.mode == "full" or any(
-        c.fetched or c.quarantined or c.deleted for c in outcome.counts.values()))
+    """Whether the school's sync changed anything held: rows written or removed, or records
+    quarantined. Re-reading what is already held (XoD's whole-item reads) changes nothing."""
+    return outcome.status == "synced" and any(
+        c.inserted or c.updated or c.deleted or c.quarantined for c in outcome.counts.values())
 
 
 def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:

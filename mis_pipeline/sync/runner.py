@@ -19,7 +19,7 @@ from mis_pipeline.warehouse.school_store import (
     DatasetSync, SyncCounts, advance_empty_deltas, connector_ids, read_cursors, write_school,
 )
 
-from .extract import cursor_time, keyed_sync
+from .extract import keyed_sync
 from .sources import DATASET_OF_SCOPE, ReadRequest
 
 
@@ -40,7 +40,7 @@ def scoped_datasets(school: RegisteredSchool) -> tuple[str, ...]:
     return tuple(sorted(granted, key=lambda d: d != "pupils"))
 
 
-def sync_school(engine: Engine, source, school: RegisteredSchool, run_id: str | None,
+def sync_school(engine: Engine, sources: dict, school: RegisteredSchool, run_id: str | None,
                 today: date | None = None) -> SchoolOutcome:
     datasets = scoped_datasets(school)
     if "pupils" not in datasets:
@@ -49,9 +49,10 @@ def sync_school(engine: Engine, source, school: RegisteredSchool, run_id: str | 
     today = today or started_at.date()
     try:
         cursors = read_cursors(engine, school.urn)
+        source = sources[school.connector]
         request = ReadRequest(
             school_urn=school.urn, school_id=school.connector_school_id, datasets=datasets,
-            since={d: cursor_time(cursors.get(d)) for d in datasets},
+            cursors={d: cursors.get(d) for d in datasets},
             known_pupils=connector_ids(engine, school.urn),
             attendance_from=academic_year_start(today), attendance_to=today,
         )
@@ -75,13 +76,13 @@ def sync_school(engine: Engine, source, school: RegisteredSchool, run_id: str | 
                          empty_deltas=empty)
 
 
-def sync_schools(engine: Engine, source, schools: list[RegisteredSchool], run_id: str | None,
+def sync_schools(engine: Engine, sources: dict, schools: list[RegisteredSchool], run_id: str | None,
                  max_workers: int = 4) -> list[SchoolOutcome]:
     """Sync every school given, `max_workers` at a time, and report each school's outcome in order."""
     if not schools:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))),
                             thread_name_prefix="school-sync") as pool:
-        outcomes = list(pool.map(lambda school: sync_school(engine, source, school, run_id), schools))
+        outcomes = list(pool.map(lambda school: sync_school(engine, sources, school, run_id), schools))
     advance_empty_deltas(engine, [s for o in outcomes for s in o.empty_deltas], run_id)
     return outcomes

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, and_, delete, insert, select, text
+from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -41,10 +41,14 @@ class DatasetSync:
     # Incremental group reads: the (group_type, group_code) groups re-read whole, whose other
     # memberships are therefore gone.
     refreshed_groups: frozenset[tuple[str, str]] = frozenset()
+    # Core record only: pupils deleted at the connector, and deletions since undone.
+    deleted_keys: frozenset[str] = frozenset()
+    restored_keys: frozenset[str] = frozenset()
 
     @property
     def is_empty_delta(self) -> bool:
-        return self.mode == "incremental" and self.fetched == 0
+        return (self.mode == "incremental" and self.fetched == 0 and not self.deleted_keys
+                and not self.restored_keys)
 
 
 @dataclass(frozen=True)
@@ -86,7 +90,9 @@ def _write_dataset(conn: Connection, sync: DatasetSync, run_id: str | None, now:
     plan = PLANS[sync.dataset]
     inserted, updated = upsert_records(conn, plan, sync.good, run_id, now)
     deleted = 0
-    if sync.mode == "full":
+    if sync.dataset == "pupils":
+        deleted = _mark_deletions(conn, sync, now)
+    elif sync.mode == "full":
         deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
     elif sync.refreshed_groups:
         deleted = _drop_left_memberships(conn, sync)
@@ -96,6 +102,30 @@ def _write_dataset(conn: Connection, sync: DatasetSync, run_id: str | None, now:
                         len(sync.rejected), deleted)
     conn.execute(insert(sync_log).values(**_log_row(sync, counts, run_id, now)))
     return counts
+
+
+def _mark_deletions(conn: Connection, sync: DatasetSync, now: datetime) -> int:
+    """Pupils are never dropped by a sync: a deletion at the connector starts the retention clock
+    (deleted_at), and the purge removes the named data on time. A pupil who arrives again, or whose
+    deletion the connector reports undone, is present once more."""
+    present = {record["pupil_key"] for record in sync.good} | set(sync.restored_keys)
+    gone = set(sync.deleted_keys) - present
+    if sync.mode == "full":
+        held = conn.execute(select(pupils.c.pupil_key).where(pupils.c.school_urn == sync.school_urn)).scalars()
+        gone |= set(held) - present
+    _set_deleted_at(conn, sync.school_urn, present, None)
+    return _set_deleted_at(conn, sync.school_urn, gone, now)
+
+
+def _set_deleted_at(conn: Connection, school_urn: str, keys: set[str], value: datetime | None) -> int:
+    changed = 0
+    ordered = sorted(keys)
+    for start in range(0, len(ordered), 500):
+        chunk = ordered[start:start + 500]
+        still = pupils.c.deleted_at.is_(None) if value is not None else pupils.c.deleted_at.is_not(None)
+        changed += conn.execute(update(pupils).where(pupils.c.school_urn == school_urn, pupils.c.pupil_key.in_(chunk),
+                                                     still).values(deleted_at=value)).rowcount
+    return changed
 
 
 def _drop_left_memberships(conn: Connection, sync: DatasetSync) -> int:

@@ -16,7 +16,7 @@ def run_cli(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture
-def cli_env(mis_env, simulator):
+def cli_env(mis_env, simulator, registry):
     return os.environ.copy()
 
 

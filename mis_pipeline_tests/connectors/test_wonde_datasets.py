@@ -34,12 +34,12 @@ def wonde(server, loopback_allowed):
 
 
 def granted(population, *permissions: str, secondary: bool = False):
-    return next(s for s in population.schools if s.approved and all(s.permissions[p] for p in permissions)
+    return next(s for s in population.schools_on("wonde") if s.approved and all(s.permissions[p] for p in permissions)
                 and (not secondary or s.phase_of_education != "PRIMARY"))
 
 
 def lacking(population, permission: str):
-    return next(s for s in population.schools if s.approved and not s.permissions[permission])
+    return next(s for s in population.schools_on("wonde") if s.approved and not s.permissions[permission])
 
 
 def mis_ids(school) -> dict[str, str]:

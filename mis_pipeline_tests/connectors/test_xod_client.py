@@ -23,7 +23,7 @@ from mis_pipeline.connectors.xod import (
 from mis_pipeline.simulator.faults import Fault
 from mis_pipeline.simulator.population import build_population
 from mis_pipeline.simulator.xod_api import error_body, estab_of, school_secret
-from mis_pipeline_tests.simulator.test_xod_api import RP, SEED, xod_server
+from mis_pipeline_tests.simulator.support import RP, SEED, xod_server
 
 
 def write_secrets(path, schools, **overrides) -> str:

@@ -23,7 +23,7 @@ from mis_pipeline.connectors.xod_normalise import (
 from mis_pipeline.simulator.datasets import ATTENDANCE_START, build_school_datasets, school_days
 from mis_pipeline.simulator.population import build_population
 from mis_pipeline.simulator.xod_api import estab_of, school_secret
-from mis_pipeline_tests.simulator.test_xod_api import RP, SEED, xod_server
+from mis_pipeline_tests.simulator.support import RP, SEED, xod_server
 
 RECORDED_STUDENT = {  # the 2018 recording (connectors.md §2.3), trimmed, plus a UPN
     "Id": "3116", "XID": "xUYWRO2", "ExternalId": "05a289a1-d579-4285-b050-894f5e11e04a", "IdaasId": "PL-3116",

@@ -13,7 +13,7 @@ from mis_pipeline.simulator.population import (
     POPULATION_CLOCK, birth_window, build_population, connector_for, xod_estab,
 )
 from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline_tests.simulator.support import SEED, TOKEN, bearer, small_population
+from mis_pipeline_tests.simulator.support import SEED, TOKEN, bearer, small_population, wonde_schools
 
 AT = datetime(2026, 11, 15, 9, 15, 42, tzinfo=timezone.utc)  # after the clock, before the real now
 PUPIL_FIELDS = tuple(f.name for f in dataclasses.fields(build_population(1, 1, 1).schools[0].pupils[0]))
@@ -257,7 +257,7 @@ def test_advance_endpoint_returns_the_log_and_the_next_delta_is_exactly_the_chan
     for urn, changes in body["schools"].items():
         assert set(changes) == {"new", "changed", "left", "deleted", "restored", "upn_replaced"}
         assert all(isinstance(fields, list) for fields in changes["changed"].values())
-    for approved in population.approved_schools():
+    for approved in wonde_schools(population):
         changes = body["schools"][approved.urn]
         since = (at - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
         delta = students(own_server, approved, updated_after=since)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -14,6 +15,7 @@ from cryptography import x509
 
 from mis_pipeline.simulator.faults import SLOW_SECONDS, RandomFaults
 from mis_pipeline.simulator.server import SimulatorServer
+from mis_pipeline.simulator.xod_api import RELYING_PARTY
 from mis_pipeline_tests.simulator.support import TOKEN, bearer, small_population
 
 
@@ -114,22 +116,35 @@ def test_the_ca_is_reused_across_restarts_and_the_key_is_owner_only(tmp_path):
     assert (tmp_path / "ca-key.pem").stat().st_mode & 0o077 == 0
 
 
-def test_cli_with_tls_fault_rate_and_gias_out_prints_every_setting(tmp_path):
+def test_cli_with_tls_fault_rate_gias_and_xod_secrets_out_prints_every_setting(tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     gias = tmp_path / "gias" / "edubasealldata.csv"
+    secrets = tmp_path / "xod" / "secrets.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "mis_pipeline.simulator", "--port", "0", "--schools", "2", "--pupils-per-school", "3",
-         "--fault-rate", "0", "--tls-dir", str(tmp_path / "tls"), "--gias-out", str(gias)],
+        [sys.executable, "-m", "mis_pipeline.simulator", "--port", "0", "--schools", "3", "--pupils-per-school", "3",
+         "--fault-rate", "0", "--tls-dir", str(tmp_path / "tls"), "--gias-out", str(gias),
+         "--xod-secrets-out", str(secrets)],
         stdout=subprocess.PIPE, text=True, env=env)
     try:
-        lines = dict(process.stdout.readline().strip().partition("=")[::2] for _ in range(4))
+        printed = [process.stdout.readline().strip().partition("=")[::2] for _ in range(7)]
+        lines = dict(printed)
+        assert [name for name, _ in printed[:4]] == ["WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL",
+                                                     "XPORTER_RELYING_PARTY"]
         assert lines["WONDE_API_URL"].startswith("https://127.0.0.1:")
         assert lines["WONDE_API_TOKEN"] == "sim-token"
+        assert lines["XPORTER_API_URL"] == lines["WONDE_API_URL"].removesuffix("/v1.0") + "/api"
+        assert lines["XPORTER_RELYING_PARTY"] == RELYING_PARTY
+        assert lines["XPORTER_SCHOOL_SECRETS"] == str(secrets.resolve())
         assert lines["REQUESTS_CA_BUNDLE"] == str(tmp_path / "tls" / "ca.pem")
         assert lines["GIAS_EXTRACT"] == str(gias.resolve()) and gias.exists()
         response = requests.get(f"{lines['WONDE_API_URL']}/schools", headers=bearer("sim-token"),
                                 verify=lines["REQUESTS_CA_BUNDLE"], timeout=10)
-        assert response.status_code == 200
+        assert response.status_code == 200 and len(response.json()["data"]) == 2  # school 2 is on XoD
+        ((estab, secret),) = json.loads(secrets.read_text()).items()
+        token = requests.post(f"{lines['XPORTER_API_URL']}/oauth/GetToken", verify=lines["REQUESTS_CA_BUNDLE"],
+                              json={"estab": estab, "relyingParty": lines["XPORTER_RELYING_PARTY"],
+                                    "password": secret, "thirdPartyId": "XporterOnDemand"}, timeout=10).json()
+        assert token["ExceptionMessage"] is None and token["token"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
     finally:

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 from mis_pipeline.simulator.population import build_population
 from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline_tests.simulator.support import SEED, TOKEN, basic, bearer, get
+from mis_pipeline_tests.simulator.support import SEED, TOKEN, basic, bearer, get, wonde_schools
 
 
 def students_path(school) -> str:
@@ -143,7 +143,7 @@ def test_schools_lists_only_approved_schools_and_the_state_lists_the_rest(server
     def ids(path):
         return [row["id"] for row in get(server, path).json()["data"]]
 
-    assert ids("schools") == [s.id for s in population.approved_schools()]
+    assert ids("schools") == [s.id for s in wonde_schools(population)]
     assert ids("schools/pending") == [population.schools[6].id]
     assert ids("schools/revoked") == [population.schools[10].id]
 

@@ -15,8 +15,8 @@ from mis_pipeline_tests.simulator.support import SEED, TOKEN, bearer, get
 
 
 def granted_school(population, *permissions: str, secondary: bool = False):
-    """An approved school granted `permissions` (default: every permission)."""
-    for school in population.schools:
+    """An approved Wonde school granted `permissions` (default: every permission)."""
+    for school in population.schools_on("wonde"):
         if school.approved and all(school.permissions[p] for p in permissions or school.permissions):
             if not secondary or school.phase_of_education != "PRIMARY":
                 return school
@@ -24,7 +24,7 @@ def granted_school(population, *permissions: str, secondary: bool = False):
 
 
 def lacking(population, permission: str):
-    return next(s for s in population.schools if s.approved and not s.permissions[permission])
+    return next(s for s in population.schools_on("wonde") if s.approved and not s.permissions[permission])
 
 
 def all_rows(server, path, params=None):

@@ -1,63 +1,24 @@
 """The XoD simulator over real loopback HTTP: tokens, envelope, pagination, changedRows, errors.
 
-`xod_server` is also used by the XoD client tests. The server discards request bodies today, so
-it swaps in a handler that keeps the body for the XoD API (see the report for the server change).
+The `xod_server` helper (support.py) is the plain `SimulatorServer`, which mounts XoD under `/api/`.
 """
 
 from __future__ import annotations
 
-import inspect
-import threading
-from contextlib import contextmanager
-
 import pytest
 import requests
 
-from mis_pipeline.simulator import server as server_module
 from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline.simulator.xod_api import (
     BAD_SECRET_MESSAGE,
     PAUSED_MESSAGE,
-    PREFIX,
-    XodApi,
     estab_of,
     granted_scopes,
     school_secret,
 )
-
-SEED = 7
-RP = "app.example.dev"
-_request = threading.local()
-
-
-class _BodyKeepingHandler(server_module._Handler):
-    def _discard_request_body(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        _request.body = self.rfile.read(length) if length else b""
-
-
-class _WithBody:
-    def __init__(self, api: XodApi) -> None:
-        self.api = api
-
-    def handle(self, method, host, path, query, authorization):
-        return self.api.handle(method, host, path, query, authorization, body=getattr(_request, "body", b""))
-
-
-@contextmanager
-def xod_server(population, **options):
-    """A running SimulatorServer with an XodApi under /api/; yields (server, api, base url).
-    Once `SimulatorServer.respond` passes request bodies on, the API is registered as is."""
-    api = XodApi(population, relying_party=RP, **options)
-    server = SimulatorServer(population)
-    if "body" in inspect.signature(SimulatorServer.respond).parameters:
-        server.routes[PREFIX] = api
-    else:  # today's server discards request bodies: keep them for GetToken
-        server._httpd.RequestHandlerClass = _BodyKeepingHandler
-        server.routes[PREFIX] = _WithBody(api)
-    with server:
-        yield server, api, f"http://{server.host}:{server.port}/api"
+from mis_pipeline_tests.simulator.support import RP, SEED, idaas, xod_server
+from mis_pipeline_tests.simulator.support import xod_get as get
+from mis_pipeline_tests.simulator.support import xod_token as token_for
 
 
 @pytest.fixture(scope="module")
@@ -65,21 +26,6 @@ def xod():
     population = build_population(SEED, 12, 23)
     with xod_server(population) as running:
         yield running
-
-
-def token_for(base: str, school, **overrides) -> requests.Response:
-    body = {"estab": estab_of(school), "relyingParty": RP, "password": school_secret(school),
-            "thirdpartyid": "XporterOnDemand", **overrides}
-    return requests.post(f"{base}/oauth/GetToken", json=body, timeout=10)
-
-
-def idaas(base: str, school) -> dict[str, str]:
-    return {"Authorization": f"Idaas {token_for(base, school).json()['token']}"}
-
-
-def get(base: str, school, endpoint: str, params=None, headers=None) -> requests.Response:
-    return requests.get(f"{base}/v1/School/{estab_of(school)}/{endpoint}", params=params,
-                        headers=headers or idaas(base, school), timeout=10)
 
 
 def test_get_token_accepts_keys_in_any_case_and_returns_a_five_day_opaque_token(xod):
@@ -143,7 +89,11 @@ def test_fields_outside_the_granted_scopes_are_absent(xod):
     _, api, base = xod
     school = next(s for s in api.population.approved_schools() if not s.permissions["students.extended.read"])
     row = get(base, school, "Students").json()["Students"][0]
-    assert "UPN" in row and "SENProvision" not in row and "DateofBirth" not in row
+    # The simulator's server gives DateofBirth with the Student scope, so every core record lands;
+    # real XoD (and `dob_needs_extended_scope=True`) wants StudentExtended for it.
+    assert "UPN" in row and "SENProvision" not in row and row["DateofBirth"]
+    with xod_server(api.population, dob_needs_extended_scope=True) as (_, _, strict):
+        assert "DateofBirth" not in get(strict, school, "Students").json()["Students"][0]
     lacking = next(s for s in api.population.approved_schools() if not s.permissions["attendance.read"])
     answer = get(base, lacking, "AttendanceForDateRange",
                  {"DateFrom": "2026-09-07", "DateTo": "2026-09-07", "SessionType": "AM"})

@@ -7,6 +7,8 @@ from pathlib import Path
 import dagster as dg
 import sqlalchemy as sa
 
+from mis_pipeline.runs import run_job
+from mis_pipeline.sync.jobs import IMPORT_GIAS_JOB
 from mis_pipeline.sync.launch import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,6 +30,9 @@ def test_runs_are_recorded_in_the_postgres_instance_and_rows_in_the_postgres_war
 
     with dg.DagsterInstance.get() as instance:
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+        imported = run_job(instance, IMPORT_GIAS_JOB,
+                           {"ops": {"gias_establishments": {"config": {"path": os.environ["MIS_TEST_GIAS"]}}}})
+        assert imported.success
         summary = run_sync(instance)
         assert summary.success, summary.failure_reason
 

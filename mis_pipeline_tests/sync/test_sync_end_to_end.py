@@ -19,14 +19,14 @@ def served_by_school(population) -> dict[str, int]:
     return {school.urn: len(school.pupils) for school in population.approved_schools()}
 
 
-def test_a_sync_holds_exactly_the_pupils_each_approved_school_serves(simulator, population, instance, engine):
+def test_a_sync_holds_exactly_the_pupils_each_approved_school_serves(simulator, population, registry, instance, engine):
     summary = run_sync(instance)
     assert summary.success, summary.failure_reason
     assert held_by_school(engine) == served_by_school(population)
     assert {e["urn"] for e in school_status(engine)} == set(served_by_school(population))
 
 
-def test_pending_and_revoked_schools_are_never_registered_or_contacted(simulator, population, instance, engine):
+def test_pending_and_revoked_schools_are_never_registered_or_contacted(simulator, population, registry, instance, engine):
     simulator.clear_request_log()
     run_sync(instance)
     unapproved = {s.id for s in population.schools if not s.approved}
@@ -36,7 +36,7 @@ def test_pending_and_revoked_schools_are_never_registered_or_contacted(simulator
     assert set(instance.get_dynamic_partitions("schools")) == set(served_by_school(population))
 
 
-def test_a_second_sync_with_no_source_changes_writes_nothing(simulator, population, instance, engine):
+def test_a_second_sync_with_no_source_changes_writes_nothing(simulator, population, registry, instance, engine):
     run_sync(instance)
     with engine.connect() as conn:
         before = conn.execute(sa.select(pupils).order_by(pupils.c.pupil_key)).all()
@@ -48,7 +48,7 @@ def test_a_second_sync_with_no_source_changes_writes_nothing(simulator, populati
     assert all(", 0 new, 0 updated" in line and "incremental" in line for line in summary.lines)
 
 
-def test_the_values_read_back_are_the_ones_the_simulator_served(simulator, population, instance, engine):
+def test_the_values_read_back_are_the_ones_the_simulator_served(simulator, population, registry, instance, engine):
     run_sync(instance)
     school = population.approved_schools()[0]
     with engine.connect() as conn:
@@ -59,7 +59,7 @@ def test_the_values_read_back_are_the_ones_the_simulator_served(simulator, popul
             pupil.upn, pupil.legal_forename, pupil.legal_surname, pupil.date_of_birth, pupil.current_nc_year)
 
 
-def test_naming_one_school_syncs_only_that_school_in_one_run(simulator, population, instance, engine):
+def test_naming_one_school_syncs_only_that_school_in_one_run(simulator, population, registry, instance, engine):
     urn = population.approved_schools()[1].urn
     summary = run_sync(instance, requested=[urn])
     assert summary.success
@@ -67,7 +67,7 @@ def test_naming_one_school_syncs_only_that_school_in_one_run(simulator, populati
     assert len(summary.run_ids) == 2  # discovery, then one sync run
 
 
-def test_every_school_is_synced_in_a_single_run(simulator, population, instance):
+def test_every_school_is_synced_in_a_single_run(simulator, population, registry, instance):
     summary = run_sync(instance)
     sync_runs = instance.get_run_records(dg.RunsFilter(job_name="sync_schools"))
     assert len(sync_runs) == 1 and sync_runs[0].dagster_run.run_id in summary.run_ids
@@ -75,7 +75,7 @@ def test_every_school_is_synced_in_a_single_run(simulator, population, instance)
     assert materialized == set(served_by_school(population))
 
 
-def test_a_sync_that_finds_no_changes_rematerialises_nothing(simulator, population, instance):
+def test_a_sync_that_finds_no_changes_rematerialises_nothing(simulator, population, registry, instance):
     run_sync(instance)
     before = instance.get_latest_materialization_event(dg.AssetKey("pupils"))
     summary = run_sync(instance)
@@ -105,7 +105,7 @@ def expected_rows(population, dataset: str) -> dict[str, int]:
     return expected
 
 
-def test_every_granted_item_lands_with_the_simulators_counts_and_nothing_else(simulator, population, instance, engine):
+def test_every_granted_item_lands_with_the_simulators_counts_and_nothing_else(simulator, population, registry, instance, engine):
     from mis_pipeline.warehouse.schema import DATASET_TABLES
 
     assert run_sync(instance).success

@@ -87,12 +87,30 @@ def test_a_failed_write_leaves_neither_rows_nor_cursor(warehouse_url):
     assert table_rows(engine, sync_state, "school_urn") == []
 
 
-def test_a_full_read_deletes_what_the_school_no_longer_holds(warehouse_url):
+def test_a_pupil_missing_from_a_full_read_is_marked_deleted_not_dropped(warehouse_url):
     engine = get_engine(warehouse_url)
     write_school_sync(engine, sync_of([record(1), record(2)]), "run-1")
     counts = write_school_sync(engine, sync_of([record(2)]), "run-2")
     assert (counts.unchanged, counts.deleted) == (1, 1)
-    assert table_rows(engine, pupils, "pupil_key") == [("key2",)]
+    rows = dict(table_rows(engine, pupils, "pupil_key", "deleted_at"))
+    assert rows["key2"] is None and rows["key1"] is not None
+
+
+def test_a_pupil_who_arrives_again_is_no_longer_deleted(warehouse_url):
+    engine = get_engine(warehouse_url)
+    write_school_sync(engine, sync_of([record(1), record(2)]), "run-1")
+    write_school_sync(engine, sync_of([record(2)]), "run-2")
+    write_school_sync(engine, sync_of([record(1)], mode="incremental"), "run-3")
+    assert dict(table_rows(engine, pupils, "pupil_key", "deleted_at")) == {"key1": None, "key2": None}
+
+
+def test_a_deletion_reported_by_the_connector_marks_the_pupil(warehouse_url):
+    engine = get_engine(warehouse_url)
+    write_school_sync(engine, sync_of([record(1), record(2)]), "run-1")
+    deletion = DatasetSync("100001", "pupils", "incremental", "c", STARTED, 0, [], [], deleted_keys=frozenset({"key1"}))
+    assert write_school(engine, [deletion], "run-2")["pupils"].deleted == 1
+    rows = dict(table_rows(engine, pupils, "pupil_key", "deleted_at"))
+    assert rows["key1"] is not None and rows["key2"] is None
 
 
 def test_every_dataset_of_a_school_commits_together_or_not_at_all(warehouse_url):
