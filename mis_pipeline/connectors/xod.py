@@ -181,16 +181,7 @@ class XodResource(ConfigurableResource):
         """The schools that have authorised us: the estabs in the secrets file (never the secrets).
         Empty when no secrets file is configured."""
         path = self.school_secrets_path or os.environ.get(SECRETS_ENV, "")
-        if not path:
-            return []
-        try:
-            with open(path, encoding="utf-8") as handle:
-                loaded = json.load(handle)
-        except (OSError, ValueError):
-            raise ConnectorAuthError("the XoD school secrets file is not a readable JSON object") from None
-        if not isinstance(loaded, dict):
-            raise ConnectorAuthError("the XoD school secrets file is not a JSON object")
-        return sorted(str(key) for key in loaded)
+        return sorted(_read_secrets(path)) if path else []
 
     def granted_scopes(self, estab: str) -> frozenset[str]:
         """The scopes the school granted (TokenDetails), cached with the token."""
@@ -412,14 +403,7 @@ class XodResource(ConfigurableResource):
         stamp = (path, stat.st_mtime_ns, stat.st_size)
         with state.lock:
             if state.secrets_stamp != stamp:  # re-read when a school re-authorises with a new secret
-                try:
-                    with open(path, encoding="utf-8") as handle:
-                        loaded = json.load(handle)
-                except (OSError, ValueError):
-                    raise ConnectorAuthError("the XoD school secrets file is not a readable JSON object") from None
-                if not isinstance(loaded, dict):
-                    raise ConnectorAuthError("the XoD school secrets file is not a JSON object")
-                state.secrets = {str(key): str(value) for key, value in loaded.items()}
+                state.secrets = _read_secrets(path)
                 state.secrets_stamp = stamp
             secret = state.secrets.get(estab)
         if not secret:
@@ -482,6 +466,18 @@ class XodResource(ConfigurableResource):
                 if self._state is None:
                     self._state = _State()
         return self._state
+
+
+def _read_secrets(path: str) -> dict[str, str]:
+    """{estab: secret} from the secrets file; its content never reaches an error message."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            loaded = json.load(handle)
+    except (OSError, ValueError):
+        raise ConnectorAuthError("the XoD school secrets file is not a readable JSON object") from None
+    if not isinstance(loaded, dict):
+        raise ConnectorAuthError("the XoD school secrets file is not a JSON object")
+    return {str(key): str(value) for key, value in loaded.items()}
 
 
 def _dataset(body: dict, name: str, estab: str) -> list[dict]:

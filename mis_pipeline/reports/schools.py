@@ -5,7 +5,20 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from mis_pipeline.registry.gias_store import gias_lookups
-from mis_pipeline.registry.store import list_schools
+from mis_pipeline.registry.store import RegisteredSchool, list_schools
+
+
+def school_fields(school: RegisteredSchool) -> dict:
+    """What every per-school report starts with: who the school is and its own choices."""
+    return {
+        "urn": school.urn,
+        "name": school.name,
+        "connector": school.connector,
+        "approval": school.approval_state,
+        "sync_mode": school.sync_mode,
+        "paused": school.paused,
+        "granted": list(school.granted_items),
+    }
 
 
 def school_listing(engine: Engine) -> list[dict]:
@@ -14,13 +27,7 @@ def school_listing(engine: Engine) -> list[dict]:
     for school in list_schools(engine):
         gias = by_urn.get(school.urn)
         entries.append({
-            "urn": school.urn,
-            "name": school.name,
-            "connector": school.connector,
-            "approval": school.approval_state,
-            "sync_mode": school.sync_mode,
-            "paused": school.paused,
-            "granted": list(school.granted_items),
+            **school_fields(school),
             # A school with no GIAS row has no known trust or diocese: reported, never guessed.
             "gias": None if gias is None else {
                 "la_code": gias["la_code"], "establishment_number": gias["establishment_number"],

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, func, select
 
 from mis_pipeline.registry.store import list_schools
+from mis_pipeline.reports.schools import school_fields
 from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils, quarantine, sync_state
 
 
@@ -35,13 +36,7 @@ def school_status(engine: Engine) -> list[dict]:
     for school in list_schools(engine):
         sync = state.get(school.urn)
         entries.append({
-            "urn": school.urn,
-            "name": school.name,
-            "connector": school.connector,
-            "approval": school.approval_state,
-            "sync_mode": school.sync_mode,
-            "paused": school.paused,
-            "granted": list(school.granted_items),
+            **school_fields(school),
             "last_sync": _iso(sync.last_sync_at) if sync else None,
             "cursor": sync.cursor if sync else None,
             "counts": {
