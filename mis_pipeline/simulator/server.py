@@ -202,6 +202,10 @@ class SimulatorServer:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "SimulatorServer":
+        """Serve in a background thread. Idempotent: `with SimulatorServer(...).start()` must not
+        start a second serve loop, which `stop()` could never join."""
+        if self._thread is not None:
+            return self
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mis-simulator", daemon=True)
         self._thread.start()
         return self

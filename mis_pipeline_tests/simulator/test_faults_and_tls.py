@@ -150,3 +150,14 @@ def test_cli_with_tls_fault_rate_gias_and_xod_secrets_out_prints_every_setting(t
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_a_server_started_twice_still_stops():
+    import threading
+
+    from mis_pipeline.simulator.population import build_population
+    from mis_pipeline.simulator.server import SimulatorServer
+
+    with SimulatorServer(build_population(1, 1, 2)).start() as server:
+        server.start()
+    assert not [t for t in threading.enumerate() if t.name == "mis-simulator"]

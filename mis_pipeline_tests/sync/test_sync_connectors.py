@@ -1,4 +1,8 @@
-"""The sync's sources against both connectors, below Dagster: a real simulator over HTTP."""
+"""The sync against both connectors, below Dagster: real simulators over HTTP, real warehouses.
+
+These tests need simulators of their own (faults, both connectors for one school), so they drive
+the sources directly with resources pointed at them rather than the code location's configured ones.
+"""
 
 from __future__ import annotations
 
@@ -74,3 +78,20 @@ def test_the_same_school_normalises_to_identical_rows_through_wonde_and_xod(both
     for dataset in through_wonde:
         assert through_wonde[dataset] == through_xod[dataset], dataset
         assert through_wonde[dataset], dataset
+
+
+def test_a_fault_rate_of_a_fifth_ends_with_exactly_the_rows_of_a_clean_read(monkeypatch, tmp_path):
+    monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
+    population = build_population(5, 6, 30)
+    today = datetime.now(timezone.utc).date()
+    results = []
+    for fault_rate in (0.0, 0.2):
+        with SimulatorServer(population, token=TOKEN, fault_rate=fault_rate, retry_after_seconds=0) as server:
+            sources = sources_for(server, population, tmp_path)
+            rows = {}
+            for school in population.approved_schools():
+                reg = registered(school)
+                rows[school.urn] = canonical(sources[reg.connector].read(request_for(reg, today)), school.urn)
+            results.append(rows)
+    assert results[0] == results[1]
+    assert {s.connector for s in population.approved_schools()} == {"wonde", "xod"}
