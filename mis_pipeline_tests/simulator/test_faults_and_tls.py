@@ -158,6 +158,8 @@ def test_a_server_started_twice_still_stops():
     from mis_pipeline.simulator.population import build_population
     from mis_pipeline.simulator.server import SimulatorServer
 
+    before = {t for t in threading.enumerate() if t.name == "mis-simulator"}
     with SimulatorServer(build_population(1, 1, 2)).start() as server:
         server.start()
-    assert not [t for t in threading.enumerate() if t.name == "mis-simulator"]
+        assert len({t for t in threading.enumerate() if t.name == "mis-simulator"} - before) == 1
+    assert {t for t in threading.enumerate() if t.name == "mis-simulator"} - before == set()
