@@ -58,10 +58,6 @@ def _compiled(contract: Contract) -> CompiledContract:
     return compiled
 
 
-def first_broken_rule(contract: Contract, record: dict) -> str | None:
-    return _first_broken_rule(_compiled(contract), record)
-
-
 def _first_broken_rule(compiled: CompiledContract, record: dict) -> str | None:
     for name, nullable, rules in compiled:
         value = record.get(name)

@@ -10,6 +10,8 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from mis_pipeline.lib.dates import iso_date
+
 CORE_KEYS = (
     "school_urn", "connector", "connector_pupil_id", "upi", "mis_id", "upn", "former_upn",
     "legal_forename", "legal_surname", "forename", "surname", "middle_names", "date_of_birth",
@@ -65,7 +67,6 @@ def wonde_utc(value) -> datetime | None:
     return parsed.astimezone(timezone.utc)
 
 
-_DATES: dict[str, date] = {}  # "YYYY-MM-DD..." text -> date; DOBs and admissions repeat a lot
 _UTC = timezone.utc
 
 
@@ -77,13 +78,7 @@ def _fast_date(value) -> date | None:
     if type(value) is dict:
         text = value.get("date")
         if text:
-            key = text[:10]
-            cached = _DATES.get(key)
-            if cached is None:
-                if len(_DATES) > 100_000:
-                    _DATES.clear()
-                cached = _DATES[key] = date.fromisoformat(key)
-            return cached
+            return iso_date(text[:10])
     return wonde_date(value)
 
 

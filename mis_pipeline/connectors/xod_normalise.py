@@ -23,6 +23,7 @@ from datetime import date, datetime, timezone
 from typing import Iterable, Mapping
 
 from mis_pipeline.connectors.canonical import CANONICAL_FIELDS
+from mis_pipeline.lib.dates import iso_date
 
 XOD_TIMESTAMP_ZONE = timezone.utc
 CORE_KEYS = CANONICAL_FIELDS["pupils"]
@@ -31,7 +32,6 @@ GROUP_TYPES = {"yeargrp": "year", "reggrp": "registration", "housegrp": "house",
 _TIMESTAMP = re.compile(r"(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d+))?)?(Z|[+-]\d{2}:?\d{2})?")
 _YEAR = re.compile(r"(?:year|yr|y)\s*(\d{1,2}|r)", re.IGNORECASE)
 _NURSERY = re.compile(r"(?:nursery|n)\s*([12])", re.IGNORECASE)
-_DATES: dict[str, date] = {}
 
 
 def xod_date(value) -> date | None:
@@ -41,12 +41,7 @@ def xod_date(value) -> date | None:
     if isinstance(value, date) and not isinstance(value, datetime):
         return value
     text = str(value).strip()[:10]
-    cached = _DATES.get(text)
-    if cached is None:
-        if len(_DATES) > 100_000:
-            _DATES.clear()
-        cached = _DATES[text] = date.fromisoformat(text)
-    return cached
+    return iso_date(text)
 
 
 def xod_utc(value) -> datetime | None:

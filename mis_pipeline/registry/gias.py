@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 ENCODING = "cp1252"
 REQUIRED = ("URN", "LA (code)", "EstablishmentNumber", "EstablishmentName", "PhaseOfEducation (code)",
@@ -77,12 +76,3 @@ def _text(value) -> str | None:
 def _age(value) -> int | None:
     value = _text(value)
     return int(value) if value and value.isdigit() else None
-
-
-def iter_matches(entries, by_urn: dict, by_la_estab: dict) -> Iterator[tuple[object, dict | None]]:
-    """Each connector school with its GIAS row: by URN, else by LA code + establishment number."""
-    for entry in entries:
-        row = by_urn.get(entry.urn) if entry.urn else None
-        if row is None and entry.la_code and entry.establishment_number:
-            row = by_la_estab.get((entry.la_code, entry.establishment_number))
-        yield entry, row
