@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test ui bench simulator clean
+.PHONY: install demo test ui bench bench-encryption simulator clean
 
 # The venv is rebuilt when setup.py changes; the package is installed editable with the dev extras.
 $(BIN)/.installed: setup.py
@@ -28,6 +28,9 @@ simulator: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_sync.py
+
+bench-encryption: install
+	$(BIN)/python benchmarks/bench_encryption.py
 
 clean:
 	rm -rf .mis_home

@@ -27,6 +27,7 @@ missing the speed target does not (this is a measurement). Only counts are print
 from __future__ import annotations
 
 import argparse
+import base64
 import os
 import shutil
 import platform
@@ -146,6 +147,8 @@ def configure_environment(api_url: str, token: str, database_url: str, home: Pat
         "WONDE_API_URL": api_url, "WONDE_API_TOKEN": token, "MIS_ALLOW_LOOPBACK_HTTP": "1",
         "WONDE_REQUESTS_PER_SECOND": "0",  # measure the pipeline, not the politeness limit
         "MIS_DATABASE_URL": database_url, "MIS_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
+        # a throwaway master key: the pipeline encrypts direct identifiers as in production
+        "MIS_MASTER_KEY": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
     })
 
 

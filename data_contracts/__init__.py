@@ -1,16 +1,18 @@
 """Declarative data contracts, one per dataset, and the pandera schemas built from them."""
 
+from .audit import AUDIT_ACTIONS, AUDIT_LOG
 from .datasets import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS
 from .model import Check, Column, Contract, PiiClass, Retention, Scope
 from .pupils import PUPILS
 from .validation import Rejection, pandera_schema, split_valid
 
+# The consent-scoped datasets a school's sync writes; the audit log's contract stands apart.
 CONTRACTS = {
     contract.dataset: contract
     for contract in (PUPILS, PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)
 }
 
 __all__ = [
-    "ASSESSMENT_RESULTS", "ATTENDANCE_SESSIONS", "CONTRACTS", "PUPILS", "PUPIL_DETAILS", "PUPIL_GROUPS", "Check", "Column", "Contract", "PiiClass", "Rejection", "Retention",
+    "AUDIT_ACTIONS", "AUDIT_LOG", "ASSESSMENT_RESULTS", "ATTENDANCE_SESSIONS", "CONTRACTS", "PUPILS", "PUPIL_DETAILS", "PUPIL_GROUPS", "Check", "Column", "Contract", "PiiClass", "Rejection", "Retention",
     "Scope", "pandera_schema", "split_valid",
 ]

@@ -57,7 +57,7 @@ class Column:
 class Contract:
     dataset: str
     description: str
-    scope: Scope
+    scope: Scope | None  # the data item that authorises it; None for our own records (audit)
     key: tuple[str, ...]
     columns: tuple[Column, ...]
     version: int = 1

@@ -39,3 +39,46 @@ def warehouse_url(configured: str | None = None) -> str:
 
 def embedded_dagster_home() -> Path:
     return mis_home() / "dagster"
+
+
+MASTER_KEY_FILE = "master.key"
+
+
+class MissingMasterKeyError(Exception):
+    pass
+
+
+def is_production() -> bool:
+    return os.environ.get("MIS_ENV", "").strip().lower() == "production"
+
+
+def refuse_production_without_master_key() -> None:
+    if is_production() and not os.environ.get("MIS_MASTER_KEY", "").strip():
+        raise MissingMasterKeyError("MIS_ENV=production and MIS_MASTER_KEY is not set: refusing to start")
+
+
+def local_master_key_path() -> Path:
+    return mis_home() / MASTER_KEY_FILE
+
+
+def master_keyring(current: str | None = None, previous: str | None = None):
+    """The master keys: `MIS_MASTER_KEY` (wraps new data keys) and `MIS_PREVIOUS_MASTER_KEYS`
+    (comma-separated, still accepted while `keys rotate` re-wraps). Outside production a local key
+    file in MIS_HOME (made by `mis-pipeline keys init`) stands in for `MIS_MASTER_KEY`; production
+    (`MIS_ENV=production`) refuses to run without the variable."""
+    from mis_pipeline.lib.crypto import Keyring, MasterKey
+
+    text = current if current is not None else os.environ.get("MIS_MASTER_KEY", "")
+    source = "MIS_MASTER_KEY"
+    if not text.strip():
+        refuse_production_without_master_key()
+        path = local_master_key_path()
+        if not path.exists():
+            raise MissingMasterKeyError(
+                f"no master key: set MIS_MASTER_KEY, or run `mis-pipeline keys init` for a local key in {path.parent}")
+        text, source = path.read_text(encoding="ascii"), str(path)
+    older = previous if previous is not None else os.environ.get("MIS_PREVIOUS_MASTER_KEYS", "")
+    return Keyring(
+        current=MasterKey.parse(text, source),
+        previous=tuple(MasterKey.parse(part, "MIS_PREVIOUS_MASTER_KEYS") for part in older.split(",") if part.strip()),
+    )

@@ -68,6 +68,8 @@ def main() -> None:
     try:
         env = {**os.environ, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1",
                "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0"}
+        if not env.get("MIS_MASTER_KEY"):
+            _run("keys", "init", env=env)  # a local master key in MIS_HOME (mode 0600), and it says so
         _run("schools", "import-gias", settings["GIAS_EXTRACT"], env=env)
         _run("sync", env=env)
         _run("status", env=env)

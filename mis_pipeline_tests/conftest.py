@@ -46,6 +46,12 @@ def pytest_configure(config):
     os.environ["WONDE_REQUESTS_PER_SECOND"] = os.environ["XPORTER_REQUESTS_PER_SECOND"] = "0"
     os.environ.pop("MIS_DATABASE_URL", None)
     os.environ.pop("DAGSTER_HOME", None)
+    # Every test process (and the CLI it starts) encrypts under one throwaway master key.
+    from mis_pipeline.lib.crypto import encode_key, generate_key
+
+    os.environ["MIS_MASTER_KEY"] = encode_key(generate_key())
+    os.environ.pop("MIS_PREVIOUS_MASTER_KEYS", None)
+    os.environ.pop("MIS_ENV", None)
 
 
 # ── simulator ────────────────────────────────────────────────────────────────────────────────
@@ -136,8 +142,10 @@ def mis_env(monkeypatch, tmp_path, warehouse_url):
     monkeypatch.setenv("MIS_DATABASE_URL", warehouse_url)
     yield home
     from mis_pipeline.warehouse.engine import dispose_all
+    from mis_pipeline.warehouse.vault import forget_vaults
 
     dispose_all()
+    forget_vaults()
     os.environ.pop("DAGSTER_HOME", None)  # set by the embedded instance, not by monkeypatch
 
 
@@ -146,6 +154,15 @@ def engine(mis_env):
     from mis_pipeline.warehouse.engine import get_engine
 
     return get_engine()
+
+
+@pytest.fixture
+def vault(engine):
+    """The warehouse's keys under the session's master key."""
+    from mis_pipeline.config import master_keyring
+    from mis_pipeline.warehouse.vault import open_vault
+
+    return open_vault(engine, master_keyring())
 
 
 @pytest.fixture

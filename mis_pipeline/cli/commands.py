@@ -81,3 +81,102 @@ def ui(args) -> int:
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home})", flush=True)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
     return subprocess.call(command, cwd=root, env={**os.environ, "DAGSTER_HOME": str(home)})
+
+
+def _write_secret_file(path: Path, text: str) -> None:
+    """Create `path` readable by its owner only (0600) from the first byte; never overwrite."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise CommandError(f"{path} already exists; not overwriting a key") from None
+    with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+        handle.write(text + "\n")
+
+
+def keys_init(args) -> int:
+    from mis_pipeline.config import is_production, local_master_key_path
+    from mis_pipeline.lib.crypto import encode_key, generate_key
+
+    if is_production():
+        raise CommandError("MIS_ENV=production: the master key comes from MIS_MASTER_KEY (your secret store), "
+                           "not from a local file")
+    path = local_master_key_path()
+    if path.exists():
+        print(f"a local master key already exists at {path}")
+        return 0
+    _write_secret_file(path, encode_key(generate_key()))
+    print(f"generated a master key at {path} (mode 0600). Anyone with this file and the warehouse can read "
+          "pupil data: keep it safe, back it up separately; production reads MIS_MASTER_KEY instead")
+    return 0
+
+
+def keys_generate(args) -> int:
+    from mis_pipeline.lib.crypto import MasterKey, encode_key, generate_key
+
+    key = generate_key()
+    if args.out:
+        _write_secret_file(Path(args.out), encode_key(key))
+        print(f"wrote a new master key to {args.out} (mode 0600), key id {MasterKey.from_bytes(key).key_id}")
+    else:
+        print(encode_key(key))
+    return 0
+
+
+def _keyring_and_engine():
+    from mis_pipeline.config import MissingMasterKeyError, master_keyring
+    from mis_pipeline.lib.crypto import KeyringError
+    from mis_pipeline.warehouse.engine import get_engine
+
+    try:
+        return master_keyring(), get_engine()
+    except (MissingMasterKeyError, KeyringError) as error:
+        raise CommandError(str(error)) from None
+
+
+def keys_rotate(args) -> int:
+    from mis_pipeline.lib.crypto import KeyringError
+    from mis_pipeline.warehouse.vault import rotate
+
+    keyring, engine = _keyring_and_engine()
+    try:
+        result = rotate(engine, keyring, batch_size=args.batch_size)
+    except KeyringError as error:
+        raise CommandError(str(error)) from None
+    retired = ", ".join(result.retired) or "none"
+    print(f"re-wrapped {result.rewrapped} data keys under master key {result.current}; retired master keys: {retired}")
+    return 0
+
+
+def keys_status(args) -> int:
+    from mis_pipeline.lib.crypto import KeyringError
+    from mis_pipeline.warehouse.vault import key_census, open_vault
+
+    keyring, engine = _keyring_and_engine()
+    try:
+        open_vault(engine, keyring)
+    except KeyringError as error:
+        raise CommandError(str(error)) from None
+    census = key_census(engine)
+    if args.json:
+        print(json.dumps({"current": keyring.current.key_id, **census}))
+        return 0
+    print(f"MIS_MASTER_KEY id {keyring.current.key_id}")
+    for key in census["master_keys"]:
+        state = "active" if key["active"] else "retired"
+        print(f"  master key {key['key_id']}: {state}, wraps {key['data_keys']} data keys")
+    return 0
+
+
+def schools_set(args) -> int:
+    from mis_pipeline.registry.settings import SettingsError, set_withheld
+    from mis_pipeline.warehouse.engine import get_engine
+
+    if not (args.withhold or args.allow):
+        raise CommandError("nothing to set: give --withhold ITEM or --allow ITEM")
+    try:
+        withheld = set_withheld(get_engine(), args.urn, args.withhold, args.allow, actor="cli")
+    except SettingsError as error:
+        raise CommandError(str(error)) from None
+    print(f"school {args.urn}: withholding {', '.join(withheld) or 'nothing'} (takes effect at its next sync)")
+    return 0

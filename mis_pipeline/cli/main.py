@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from mis_pipeline.registry.scopes import WITHHOLDABLE
 from mis_pipeline.simulator.__main__ import add_serve_arguments
 
 from . import commands
@@ -34,6 +35,30 @@ def _parser() -> argparse.ArgumentParser:
     gias = schools_sub.add_parser("import-gias", help="import a GIAS establishment extract (edubasealldata*.csv)")
     gias.add_argument("file", help="the CSV file, Windows-1252 encoded as GIAS publishes it")
     gias.set_defaults(handler=commands.schools_import_gias)
+
+    school_set = schools_sub.add_parser("set", help="change a school's own settings (audited)")
+    school_set.add_argument("urn")
+    items = ", ".join(WITHHOLDABLE)
+    school_set.add_argument("--withhold", action="append", default=[], metavar="ITEM",
+                            help=f"stop collecting this item ({items}) and remove what is held at the next sync "
+                                 "(repeatable)")
+    school_set.add_argument("--allow", action="append", default=[], metavar="ITEM",
+                            help="collect a withheld item again, from a full read (repeatable)")
+    school_set.set_defaults(handler=commands.schools_set)
+
+    keys = sub.add_parser("keys", help="the master key: create, rotate, inspect").add_subparsers(dest="action", required=True)
+    init = keys.add_parser("init", help="create a local master key in MIS_HOME (mode 0600); not for production")
+    init.set_defaults(handler=commands.keys_init)
+    generate = keys.add_parser("generate", help="print a new master key (or write it to a 0600 file)")
+    generate.add_argument("--out", help="write the key to this new file instead of printing it")
+    generate.set_defaults(handler=commands.keys_generate)
+    rotate = keys.add_parser("rotate", help="re-wrap every data key under MIS_MASTER_KEY "
+                                             "(old keys listed in MIS_PREVIOUS_MASTER_KEYS)")
+    rotate.add_argument("--batch-size", type=int, default=1000, help="data keys re-wrapped per transaction")
+    rotate.set_defaults(handler=commands.keys_rotate)
+    key_status = keys.add_parser("status", help="master keys in use and how many data keys each wraps")
+    key_status.add_argument("--json", action="store_true")
+    key_status.set_defaults(handler=commands.keys_status)
 
     status = sub.add_parser("status", help="per school: counts held, quarantine, last sync, cursor")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")

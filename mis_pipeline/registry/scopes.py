@@ -37,3 +37,30 @@ XOD_SCOPE_ITEMS = {
 def xod_granted_scopes(scopes: frozenset[str] | set[str]) -> list[str]:
     granted = {XOD_SCOPE_ITEMS[name] for name in scopes if name in XOD_SCOPE_ITEMS}
     return [scope.value for scope in Scope if scope in granted]
+
+
+# The core record is what every other item hangs on; a school that wants nothing collected pauses.
+WITHHOLDABLE = tuple(scope.value for scope in Scope if scope is not Scope.CORE)
+
+
+def effective_scope(granted: tuple[str, ...] | list[str], withheld: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """What may be collected: the items granted at the connector, less those the school withholds."""
+    return tuple(item for item in granted if item not in set(withheld))
+
+
+def withheld_after(current: tuple[str, ...], withhold: list[str], allow: list[str]) -> tuple[str, ...]:
+    """The school's withheld items after a settings change, in the agreement's order.
+
+    Raises ValueError (with the allowed names) for the core record or an unknown item, and for an
+    item both withheld and allowed in one change.
+    """
+    for item in (*withhold, *allow):
+        if item == Scope.CORE.value:
+            raise ValueError("the core record cannot be withheld: pause the school to stop all collection")
+        if item not in WITHHOLDABLE:
+            raise ValueError(f"unknown data item {item!r}: one of {', '.join(WITHHOLDABLE)}")
+    both = set(withhold) & set(allow)
+    if both:
+        raise ValueError(f"{', '.join(sorted(both))} both withheld and allowed")
+    after = (set(current) | set(withhold)) - set(allow)
+    return tuple(item for item in WITHHOLDABLE if item in after)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mis_pipeline.registry.scopes import effective_scope
 from mis_pipeline.warehouse.engine import is_postgres
 from mis_pipeline.warehouse.schema import schools
 
@@ -36,6 +37,12 @@ class RegisteredSchool:
     granted_items: tuple[str, ...]
     sync_mode: str
     paused: bool
+    withheld_items: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """The items we may collect: granted at the connector, less those the school withholds."""
+        return effective_scope(self.granted_items, self.withheld_items)
 
     @property
     def syncs_automatically(self) -> bool:
@@ -46,7 +53,7 @@ def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str
     """Upsert the connector's approved schools; mark the connector's others as no longer listed.
 
     Returns the URNs no longer listed (access revoked or withdrawn), so the caller can report them.
-    The school's own settings (sync mode, pause) are never overwritten by discovery.
+    The school's own settings (sync mode, pause, withheld items) are never overwritten by discovery.
     """
     now = datetime.now(timezone.utc)
     dialect_insert = pg_insert if is_postgres(engine) else sqlite_insert
@@ -79,7 +86,7 @@ def list_schools(engine: Engine) -> list[RegisteredSchool]:
             urn=row["urn"], connector=row["connector"], connector_school_id=row["connector_school_id"],
             name=row["name"], approval_state=row["approval_state"],
             granted_items=tuple(json.loads(row["granted_items"])), sync_mode=row["sync_mode"],
-            paused=bool(row["paused"]),
+            paused=bool(row["paused"]), withheld_items=tuple(json.loads(row["withheld_items"])),
         )
         for row in rows
     ]

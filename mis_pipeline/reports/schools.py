@@ -18,6 +18,8 @@ def school_fields(school: RegisteredSchool) -> dict:
         "sync_mode": school.sync_mode,
         "paused": school.paused,
         "granted": list(school.granted_items),
+        "withheld": list(school.withheld_items),
+        "scope": list(school.scope),  # what is collected: granted, less withheld
     }
 
 
@@ -40,7 +42,7 @@ def school_listing(engine: Engine) -> list[dict]:
 
 
 def render_schools(entries: list[dict]) -> str:
-    header = f"{'URN':<8} {'school':<34} {'conn':<6} {'LA':<4} {'phase':<14} {'trust':<7} {'diocese':<8} granted"
+    header = f"{'URN':<8} {'school':<34} {'conn':<6} {'LA':<4} {'phase':<14} {'trust':<7} {'diocese':<8} granted (-withheld)"
     lines = [header, "-" * len(header)]
     for e in entries:
         g = e["gias"]
@@ -48,7 +50,8 @@ def render_schools(entries: list[dict]) -> str:
             links = f"{'?':<4} {'NO GIAS ROW':<14} {'':<7} {'':<8}"
         else:
             links = f"{g['la_code']:<4} {(g['phase'] or '')[:14]:<14} {g['trust_uid'] or '-':<7} {g['diocese_code'] or '-':<8}"
-        lines.append(f"{e['urn']:<8} {e['name'][:34]:<34} {e['connector']:<6} {links} {','.join(e['granted'])}")
+        items = ",".join(item if item not in e["withheld"] else f"-{item}" for item in e["granted"])
+        lines.append(f"{e['urn']:<8} {e['name'][:34]:<34} {e['connector']:<6} {links} {items}")
     if not entries:
         lines.append("(no schools registered yet: run `mis-pipeline sync`)")
     return "\n".join(lines)

@@ -1,7 +1,8 @@
 """Turn what a connector delivered into keyed, contract-checked records. No Dagster, no database.
 
-Pupils are keyed by the internal pupil key (from the MIS id, never the UPN); every other item's
-reference to its pupil is replaced by that key, so the MIS id is stored with the core record only.
+Pupils are keyed by the internal pupil key (a keyed HMAC of the school and the MIS id, never the
+UPN); every other item's reference to its pupil is replaced by that key, so the MIS id is stored
+(sealed) with the core record only.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from data_contracts import CONTRACTS, Rejection, split_valid
-from mis_pipeline.lib.identity import pupil_key
+from mis_pipeline.lib.crypto import Pseudonymiser
 from mis_pipeline.warehouse.school_store import DatasetSync
 
 from .sources import DatasetRead
@@ -23,29 +24,29 @@ def next_cursor(started_at: datetime) -> str:
     return (started_at - CURSOR_OVERLAP).astimezone(timezone.utc).isoformat()
 
 
-def _key_core(record: dict, school_urn: str) -> str | None:
+def _key_core(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> str | None:
     if not record.get("mis_id"):
         return "mis_id: not_nullable"
-    record["pupil_key"] = pupil_key(school_urn, record["mis_id"])
+    record["pupil_key"] = pseudonyms.pupil_key(school_urn, record["mis_id"])
     return None
 
 
-def _key_reference(record: dict, school_urn: str) -> str | None:
+def _key_reference(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> str | None:
     mis_id = record.pop("pupil_mis_id", None)
     if not mis_id:
         return "pupil_mis_id: not_nullable"
-    record["pupil_key"] = pupil_key(school_urn, mis_id)
+    record["pupil_key"] = pseudonyms.pupil_key(school_urn, mis_id)
     return None
 
 
-def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime) -> DatasetSync:
+def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime, pseudonyms: Pseudonymiser) -> DatasetSync:
     """Key every record, check it against its contract, keep the newest copy of each."""
     contract = CONTRACTS[read.dataset]
     key_record = _key_core if read.dataset == "pupils" else _key_reference
     rejected = list(read.unreadable)
     keyed = []
     for record in read.records:
-        rule = key_record(record, school_urn)
+        rule = key_record(record, school_urn, pseudonyms)
         if rule is None:
             keyed.append(record)
         else:
@@ -56,8 +57,8 @@ def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime) -> Data
         school_urn=school_urn, dataset=read.dataset, mode="full" if read.full else "incremental",
         cursor=read.next_cursor or next_cursor(started_at), started_at=started_at, fetched=read.fetched,
         good=_last_per_key(good, contract.key), rejected=rejected, refreshed_groups=read.refreshed_groups,
-        deleted_keys=frozenset(pupil_key(school_urn, m) for m in read.deleted_mis_ids),
-        restored_keys=frozenset(pupil_key(school_urn, m) for m in read.restored_mis_ids),
+        deleted_keys=frozenset(pseudonyms.pupil_key(school_urn, m) for m in read.deleted_mis_ids),
+        restored_keys=frozenset(pseudonyms.pupil_key(school_urn, m) for m in read.restored_mis_ids),
     )
 
 

@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 import dagster as dg
 from sqlalchemy import select
 
+from mis_pipeline.config import MissingMasterKeyError, master_keyring
 from mis_pipeline.instance import hold_storage_connections
+from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.runs import failure_reason, run_job
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.schema import sync_log
+from mis_pipeline.warehouse.vault import open_vault
 
 from .assets import SYNC_OP
 from .batching import contiguous_ranges
@@ -40,6 +43,7 @@ class SyncSummary:
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
              max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
     """Discover schools, then sync the requested ones (default: every automatic, unpaused school)."""
+    _check_master_key()
     hold_storage_connections(instance)
     summary = SyncSummary()
     discovery = run_job(instance, DISCOVER_SCHOOLS_JOB)
@@ -60,6 +64,15 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
     if not targets:
         summary.lines.append("no schools to sync")
     return summary
+
+
+def _check_master_key() -> None:
+    """Prove the master key before any run, so a wrong key changes nothing at all (not even the
+    registry that discovery refreshes)."""
+    try:
+        open_vault(get_engine(), master_keyring())
+    except (MissingMasterKeyError, KeyringError) as error:
+        raise SyncRefused(str(error)) from None
 
 
 def _targets(requested: list[str] | None) -> set[str]:

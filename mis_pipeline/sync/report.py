@@ -13,23 +13,27 @@ def outcome_summary(outcome: SchoolOutcome) -> str:
     parts = [f"{d} {c.fetched} fetched/{c.inserted} new/{c.updated} updated/{c.quarantined} quarantined"
              for d, c in sorted(outcome.counts.items())]
     refused = f"; not authorised: {', '.join(outcome.not_authorised)}" if outcome.not_authorised else ""
-    return f"school {outcome.urn}: {outcome.mode} sync; " + "; ".join(parts) + refused
+    removed = f"; removed (out of scope): {', '.join(outcome.withdrawn)}" if outcome.withdrawn else ""
+    return f"school {outcome.urn}: {outcome.mode} sync; " + "; ".join(parts) + refused + removed
 
 
-def _totals(outcomes: list[SchoolOutcome], dataset: str) -> Counter:
+def _totals(outcomes: list[SchoolOutcome], dataset: str) -> tuple[Counter, Counter]:
+    """Run totals of one dataset's counts, and of its quarantined records by the rule they broke."""
     totals: Counter = Counter()
+    rules: Counter = Counter()
     for outcome in outcomes:
         counts = outcome.counts.get(dataset)
         if counts is not None:
-            totals.update(vars(counts))
-    return totals
+            totals.update({k: v for k, v in vars(counts).items() if isinstance(v, int)})
+            rules.update(dict(counts.quarantined_by_rule))
+    return totals, rules
 
 
 def changed(outcome: SchoolOutcome) -> bool:
     """Whether the school's sync changed anything held: rows written or removed, or records
     quarantined. Re-reading what is already held (XoD's whole-item reads) changes nothing."""
-    return outcome.status == "synced" and any(
-        c.inserted or c.updated or c.deleted or c.quarantined for c in outcome.counts.values())
+    return outcome.status == "synced" and (bool(outcome.withdrawn) or any(
+        c.inserted or c.updated or c.deleted or c.quarantined for c in outcome.counts.values()))
 
 
 def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
@@ -48,8 +52,9 @@ def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
 def dataset_metadata(outcomes: list[SchoolOutcome], dataset: str) -> dict:
     """Run totals for one dataset. Dagster copies this onto every school partition's event, so it
     stays small; each school's own counts are in the warehouse's sync log (and `status`)."""
-    totals = _totals(outcomes, dataset)
+    totals, rules = _totals(outcomes, dataset)
     return {
+        "quarantined_by_rule": dict(sorted(rules.items())),
         "inserted": totals["inserted"],
         "updated": totals["updated"],
         "unchanged": totals["unchanged"],

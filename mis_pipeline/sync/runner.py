@@ -14,10 +14,13 @@ from sqlalchemy import Engine
 
 from mis_pipeline.connectors.errors import ConnectorError, NotAuthorisedError
 from mis_pipeline.lib.academic import academic_year_start
+from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.registry.store import RegisteredSchool
+from mis_pipeline.warehouse.reader import ConnectorIds
 from mis_pipeline.warehouse.school_store import (
-    DatasetSync, SyncCounts, advance_empty_deltas, connector_ids, read_cursors, write_school,
+    DatasetSync, SyncCounts, advance_empty_deltas, read_cursors, write_school,
 )
+from mis_pipeline.warehouse.vault import Vault
 
 from .extract import keyed_sync
 from .sources import DATASET_OF_SCOPE, ReadRequest
@@ -32,15 +35,21 @@ class SchoolOutcome:
     reason: str | None = None  # one line, no pupil values
     not_authorised: tuple[str, ...] = ()  # items the connector refused although granted
     empty_deltas: tuple[DatasetSync, ...] = ()  # written later, with the run's other empty deltas
+    withdrawn: tuple[str, ...] = ()  # items removed because they left the school's scope
 
 
 def scoped_datasets(school: RegisteredSchool) -> tuple[str, ...]:
-    """The datasets to read: the items the school granted at the connector, core record first."""
-    granted = [DATASET_OF_SCOPE[scope] for scope in school.granted_items if scope in DATASET_OF_SCOPE]
+    """The datasets to read: the school's scope (granted, less withheld), core record first."""
+    granted = [DATASET_OF_SCOPE[scope] for scope in school.scope if scope in DATASET_OF_SCOPE]
     return tuple(sorted(granted, key=lambda d: d != "pupils"))
 
 
-def sync_school(engine: Engine, sources: dict, school: RegisteredSchool, run_id: str | None,
+def withdrawn_datasets(held: set[str], scoped: tuple[str, ...]) -> tuple[str, ...]:
+    """Items held (they have a cursor) that are no longer in scope: to be removed now."""
+    return tuple(sorted(d for d in held if d not in scoped and d != "pupils"))
+
+
+def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredSchool, run_id: str | None,
                 today: date | None = None) -> SchoolOutcome:
     datasets = scoped_datasets(school)
     if "pupils" not in datasets:
@@ -49,11 +58,12 @@ def sync_school(engine: Engine, sources: dict, school: RegisteredSchool, run_id:
     today = today or started_at.date()
     try:
         cursors = read_cursors(engine, school.urn)
+        withdrawn = withdrawn_datasets(set(cursors), datasets)
         source = sources[school.connector]
         request = ReadRequest(
             school_urn=school.urn, school_id=school.connector_school_id, datasets=datasets,
             cursors={d: cursors.get(d) for d in datasets},
-            known_pupils=connector_ids(engine, school.urn),
+            known_pupils=ConnectorIds(engine, vault, school.urn),
             attendance_from=academic_year_start(today), attendance_to=today,
         )
         syncs, refused = [], []
@@ -61,28 +71,29 @@ def sync_school(engine: Engine, sources: dict, school: RegisteredSchool, run_id:
             if read.not_authorised:
                 refused.append(read.dataset)
             else:
-                syncs.append(keyed_sync(read, school.urn, started_at))
+                syncs.append(keyed_sync(read, school.urn, started_at, vault.pseudonyms))
         empty = tuple(s for s in syncs if s.is_empty_delta)
-        counts = write_school(engine, [s for s in syncs if not s.is_empty_delta], run_id)
+        written = [s for s in syncs if not s.is_empty_delta]
+        counts = write_school(engine, vault, written, run_id, school.urn, withdrawn) if written or withdrawn else {}
     except NotAuthorisedError as error:
         return SchoolOutcome(school.urn, "not_authorised", reason=str(error))
-    except ConnectorError as error:
+    except (ConnectorError, KeyringError) as error:  # their messages carry no pupil value or key material
         return SchoolOutcome(school.urn, "failed", reason=str(error))
     except Exception as error:  # noqa: BLE001 - database errors can quote row values; keep the type only
         return SchoolOutcome(school.urn, "failed", reason=f"{type(error).__name__} while syncing school {school.urn}")
     counts.update({s.dataset: SyncCounts(0, 0, 0, 0, 0) for s in empty})
     core_mode = next((s.mode for s in syncs if s.dataset == "pupils"), None)
     return SchoolOutcome(school.urn, "synced", mode=core_mode, counts=counts, not_authorised=tuple(refused),
-                         empty_deltas=empty)
+                         empty_deltas=empty, withdrawn=withdrawn)
 
 
-def sync_schools(engine: Engine, sources: dict, schools: list[RegisteredSchool], run_id: str | None,
+def sync_schools(engine: Engine, vault: Vault, sources: dict, schools: list[RegisteredSchool], run_id: str | None,
                  max_workers: int = 4) -> list[SchoolOutcome]:
     """Sync every school given, `max_workers` at a time, and report each school's outcome in order."""
     if not schools:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))),
                             thread_name_prefix="school-sync") as pool:
-        outcomes = list(pool.map(lambda school: sync_school(engine, sources, school, run_id), schools))
+        outcomes = list(pool.map(lambda school: sync_school(engine, vault, sources, school, run_id), schools))
     advance_empty_deltas(engine, [s for o in outcomes for s in o.empty_deltas], run_id)
     return outcomes

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Index, Integer, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    Boolean, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text,
     UniqueConstraint,
 )
 
-from data_contracts import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS, Contract
+from data_contracts import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS, PUPILS, AUDIT_LOG, Contract, PiiClass
 
 metadata = MetaData()
 
@@ -24,6 +24,7 @@ schools = Table(
     Column("granted_items", Text, nullable=False, server_default="[]"),  # JSON list of scopes
     Column("sync_mode", String(16), nullable=False, server_default="automatic"),
     Column("paused", Boolean, nullable=False, server_default="0"),
+    Column("withheld_items", Text, nullable=False, server_default="[]"),  # JSON list the school withholds
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("connector", "connector_school_id", name="uq_schools_connector_id"),
@@ -39,42 +40,14 @@ sync_state = Table(
     Column("last_run_id", String(64)),
 )
 
-pupils = Table(
-    "pupils", metadata,
-    Column("pupil_key", String(64), primary_key=True),
-    Column("school_urn", String(8), nullable=False),
-    Column("connector", String(16), nullable=False),
-    Column("connector_pupil_id", String(64), nullable=False),
-    Column("upi", String(64), nullable=False),
-    Column("mis_id", String(64), nullable=False),
-    Column("upn", String(13), nullable=False),
-    Column("former_upn", String(13)),
-    Column("legal_forename", String(100), nullable=False),
-    Column("legal_surname", String(100), nullable=False),
-    Column("forename", String(100)),
-    Column("surname", String(100)),
-    Column("middle_names", String(100)),
-    Column("date_of_birth", Date, nullable=False),
-    Column("sex", String(1)),
-    Column("nc_year", String(2)),
-    Column("admission_date", Date),
-    Column("leaving_date", Date),
-    Column("source_updated_at", DateTime(timezone=True), nullable=False),
-    Column("row_hash", String(32), nullable=False),
-    Column("first_synced_at", DateTime(timezone=True), nullable=False),
-    Column("last_changed_at", DateTime(timezone=True), nullable=False),
-    Column("last_run_id", String(64)),
-    Column("deleted_at", DateTime(timezone=True)),  # removed at the connector (a retention trigger)
-    Index("ix_pupils_school_urn", "school_urn"),
-)
-
 quarantine = Table(
     "quarantine", metadata,
     Column("school_urn", String(8), primary_key=True),
     Column("dataset", String(40), primary_key=True),
-    Column("record_ref", String(64), primary_key=True),  # the connector's record id, not a pupil value
+    Column("record_ref", String(64), primary_key=True),  # a keyed digest of the record's identity
     Column("rule", Text, nullable=False),  # "column: check"; never a value
-    Column("payload", Text, nullable=False),  # the record as received (JSON)
+    Column("key_ref", String(64), nullable=False),  # the data key sealing the payload (the pupil's, if known)
+    Column("sealed_payload", LargeBinary, nullable=False),  # the record as received, sealed
     Column("run_id", String(64)),
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
 )
@@ -117,22 +90,69 @@ gias_establishments = Table(
     Index("ix_gias_la_estab", "la_code", "establishment_number"),
 )
 
+# ── encryption keys ───────────────────────────────────────────────────────────────────────────
+data_keys = Table(
+    "data_keys", metadata,
+    Column("key_ref", String(64), primary_key=True),  # a pupil key, or "school:URN" for unattributable records
+    Column("school_urn", String(8), nullable=False),
+    Column("master_key_id", String(16), nullable=False),  # which master key wraps it (a fingerprint)
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_data_keys_master_key_id", "master_key_id"),
+    Index("ix_data_keys_school_urn", "school_urn"),
+)
+
+master_keys = Table(
+    "master_keys", metadata,
+    Column("key_id", String(16), primary_key=True),
+    Column("first_used_at", DateTime(timezone=True), nullable=False),
+    Column("retired_at", DateTime(timezone=True)),  # every data key re-wrapped under a newer key
+)
+
+vault_secrets = Table(
+    "vault_secrets", metadata,
+    Column("name", String(40), primary_key=True),  # "pseudonym": the key of pupil keys and row digests
+    Column("master_key_id", String(16), nullable=False),
+    Column("wrapped", LargeBinary, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 _SQL_TYPES = {"string": lambda c: String(c.max_length) if c.max_length else Text(), "date": lambda c: Date(),
               "datetime": lambda c: DateTime(timezone=True), "bool": lambda c: Boolean(), "int": lambda c: Integer()}
 
 
-def dataset_table(contract: Contract) -> Table:
-    """A consent-scoped dataset's table, built from its contract plus the sync's bookkeeping."""
+def dataset_table(contract: Contract, *extra: Column) -> Table:
+    """A consent-scoped dataset's table, built from its contract plus the sync's bookkeeping.
+
+    Direct identifiers have no column of their own: they live together in `sealed`, encrypted
+    under the pupil's data key; every other column is stored as itself.
+    """
+    sealed = [Column("sealed", LargeBinary, nullable=False)] if contract.columns_with_pii(PiiClass.DIRECT) else []
     return Table(
         contract.dataset, metadata,
-        *(Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable) for c in contract.columns),
+        *(Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable)
+          for c in contract.columns if c.pii is not PiiClass.DIRECT),
+        *sealed,
         Column("row_hash", String(32), nullable=False),
         Column("first_synced_at", DateTime(timezone=True), nullable=False),
         Column("last_changed_at", DateTime(timezone=True), nullable=False),
         Column("last_run_id", String(64)),
         PrimaryKeyConstraint(*contract.key, name=f"pk_{contract.dataset}"),
         Index(f"ix_{contract.dataset}_school_urn", "school_urn"),
+        *extra,
     )
+
+
+def _audit_table() -> Table:
+    columns = [Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable) for c in AUDIT_LOG.columns if c.name != "id"]
+    return Table("audit_log", metadata, Column("id", Integer, primary_key=True, autoincrement=True), *columns,
+                 Index("ix_audit_log_school", "school_urn", "occurred_at"))
+
+
+audit_log = _audit_table()  # built from its contract, like the datasets
+
+# removed at the connector: a retention trigger (the purge removes the named data on time)
+pupils = dataset_table(PUPILS, Column("deleted_at", DateTime(timezone=True)))
 
 
 DATASET_TABLES = {c.dataset: dataset_table(c) for c in (PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)}

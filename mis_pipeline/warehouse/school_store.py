@@ -7,8 +7,7 @@ on the state of an uninterrupted sync.
 
 from __future__ import annotations
 
-import hashlib
-import json
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -16,11 +15,15 @@ from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, u
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from data_contracts import CONTRACTS, Rejection
+from data_contracts import CONTRACTS, PUPILS, Rejection
+from mis_pipeline.audit.log import record_audit
+from mis_pipeline.lib.crypto import Pseudonymiser
 
 from .engine import is_postgres
 from .schema import DATASET_TABLES, pupils, quarantine, sync_log, sync_state
+from .sealing import seal_direct, seal_payload
 from .upsert import UpsertPlan, delete_absent, upsert_records
+from .vault import Vault, school_key_ref
 
 PLANS = {name: UpsertPlan.for_contract(CONTRACTS[name], table)
          for name, table in {"pupils": pupils, **DATASET_TABLES}.items()}
@@ -59,16 +62,36 @@ class SyncCounts:
     unchanged: int
     quarantined: int
     deleted: int = 0
+    quarantined_by_rule: tuple[tuple[str, int], ...] = ()  # ("upn: upn_check_letter", 2): rules, never values
 
 
 EMPTY = SyncCounts(0, 0, 0, 0, 0)
 
 
-def write_school(engine: Engine, syncs: list[DatasetSync], run_id: str | None) -> dict[str, SyncCounts]:
-    """Commit every dataset of one school's sync together; returns the counts per dataset."""
+def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None,
+                 school_urn: str | None = None, withdrawn: tuple[str, ...] = ()) -> dict[str, SyncCounts]:
+    """Commit every dataset of one school's sync together; returns the counts per dataset.
+
+    `withdrawn` names items that left the school's scope since they were last held: their rows,
+    quarantine entries and cursors go in the same transaction, with an audit entry, so the item's
+    return starts with a full read.
+    """
     now = datetime.now(timezone.utc)
     with engine.begin() as conn:
-        return {sync.dataset: _write_dataset(conn, sync, run_id, now) for sync in syncs}
+        if withdrawn:
+            _remove_withdrawn(conn, school_urn or syncs[0].school_urn, withdrawn, run_id)
+        return {sync.dataset: _write_dataset(conn, vault, sync, run_id, now) for sync in syncs}
+
+
+def _remove_withdrawn(conn: Connection, school_urn: str, datasets: tuple[str, ...], run_id: str | None) -> None:
+    removed = {}
+    for dataset in datasets:
+        table = DATASET_TABLES[dataset]
+        removed[dataset] = conn.execute(delete(table).where(table.c.school_urn == school_urn)).rowcount
+        conn.execute(delete(quarantine).where(quarantine.c.school_urn == school_urn, quarantine.c.dataset == dataset))
+        conn.execute(delete(sync_state).where(sync_state.c.school_urn == school_urn, sync_state.c.dataset == dataset))
+    record_audit(conn, "items_removed", {"reason": "out of the school's scope", "rows_removed": removed},
+                 actor="sync", school_urn=school_urn, run_id=run_id)
 
 
 def advance_empty_deltas(engine: Engine, syncs: list[DatasetSync], run_id: str | None) -> None:
@@ -86,9 +109,15 @@ def advance_empty_deltas(engine: Engine, syncs: list[DatasetSync], run_id: str |
         conn.execute(insert(sync_log), [_log_row(sync, EMPTY, run_id, now) for sync in syncs])
 
 
-def _write_dataset(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> SyncCounts:
+def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None, now: datetime) -> SyncCounts:
     plan = PLANS[sync.dataset]
-    inserted, updated = upsert_records(conn, plan, sync.good, run_id, now)
+
+    def seal_pupils(conn: Connection, records: list[dict]) -> None:
+        keys = vault.data_keys(conn, {record["pupil_key"]: sync.school_urn for record in records})
+        for record in records:
+            record["sealed"] = seal_direct(PUPILS, record, keys[record["pupil_key"]])
+
+    inserted, updated = upsert_records(conn, plan, sync.good, run_id, now, vault.pseudonyms, seal_pupils)
     deleted = 0
     if sync.dataset == "pupils":
         deleted = _mark_deletions(conn, sync, now)
@@ -96,10 +125,11 @@ def _write_dataset(conn: Connection, sync: DatasetSync, run_id: str | None, now:
         deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
     elif sync.refreshed_groups:
         deleted = _drop_left_memberships(conn, sync)
-    _replace_quarantine(conn, sync, run_id, now)
+    _replace_quarantine(conn, vault, sync, run_id, now)
     _save_cursor(conn, sync, run_id, now)
+    by_rule = tuple(sorted(Counter(r.rule for r in sync.rejected).items()))
     counts = SyncCounts(sync.fetched, inserted, updated, len(sync.good) - inserted - updated,
-                        len(sync.rejected), deleted)
+                        len(sync.rejected), deleted, by_rule)
     conn.execute(insert(sync_log).values(**_log_row(sync, counts, run_id, now)))
     return counts
 
@@ -140,31 +170,40 @@ def _drop_left_memberships(conn: Connection, sync: DatasetSync) -> int:
     return len(gone)
 
 
-def record_ref(dataset: str, record: dict, index: int) -> str:
-    """How quarantine names a record: the connector's id for a core record; for other items a
-    digest of the record's natural key, so no pupil value is stored beside the rule."""
+def record_ref(pseudonyms: Pseudonymiser, dataset: str, record: dict, index: int) -> str:
+    """How quarantine names a record, stably across syncs so a fixed record can leave it: a keyed
+    digest of the connector's id (core record) or of the record's natural key (other items), so
+    nothing beside the rule identifies a pupil."""
     if dataset == "pupils":
-        return str(record.get("connector_pupil_id") or f"unidentified-{index}")[:64]
-    key = CONTRACTS[dataset].key
-    material = repr(tuple(record.get(k) for k in key) + (record.get("pupil_mis_id"),))
-    return hashlib.blake2b(material.encode(), digest_size=16).hexdigest()
+        if not record.get("connector_pupil_id"):
+            return f"unidentified-{index}"
+        material = repr(("pupils", record["connector_pupil_id"]))
+    else:
+        key = CONTRACTS[dataset].key
+        material = repr((dataset, *(record.get(k) for k in key), record.get("pupil_mis_id")))
+    return pseudonyms.digest(material.encode())
 
 
-def _replace_quarantine(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> None:
+def _replace_quarantine(conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None, now: datetime) -> None:
     """A full read replaces the dataset's quarantine; a delta replaces what it re-read.
     Either way a record that now arrives good leaves quarantine."""
     scope = and_(quarantine.c.school_urn == sync.school_urn, quarantine.c.dataset == sync.dataset)
-    rejected = {record_ref(sync.dataset, r.record, i): r for i, r in enumerate(sync.rejected)}
+    rejected = {record_ref(vault.pseudonyms, sync.dataset, r.record, i): r for i, r in enumerate(sync.rejected)}
     if sync.mode == "full":
         conn.execute(delete(quarantine).where(scope))
     else:
-        refs = [record_ref(sync.dataset, r, i) for i, r in enumerate(sync.good)] + list(rejected)
+        refs = [record_ref(vault.pseudonyms, sync.dataset, r, i) for i, r in enumerate(sync.good)] + list(rejected)
         for start in range(0, len(refs), 500):
             conn.execute(delete(quarantine).where(scope, quarantine.c.record_ref.in_(refs[start:start + 500])))
     if rejected:
+        # Sealed under the pupil's own data key when the record names its pupil, so the purge of
+        # that pupil makes it unreadable too; otherwise under the school's key.
+        key_refs = {ref: r.record.get("pupil_key") or school_key_ref(sync.school_urn) for ref, r in rejected.items()}
+        keys = vault.data_keys(conn, {key_ref: sync.school_urn for key_ref in key_refs.values()})
         conn.execute(insert(quarantine), [
-            dict(school_urn=sync.school_urn, dataset=sync.dataset, record_ref=ref, rule=r.rule,
-                 payload=json.dumps(r.record, default=str, ensure_ascii=False), run_id=run_id, quarantined_at=now)
+            dict(school_urn=sync.school_urn, dataset=sync.dataset, record_ref=ref, rule=r.rule, key_ref=key_refs[ref],
+                 sealed_payload=seal_payload(r.record, keys[key_refs[ref]], sync.dataset, key_refs[ref]),
+                 run_id=run_id, quarantined_at=now)
             for ref, r in rejected.items()
         ])
 
@@ -190,10 +229,3 @@ def read_cursors(engine: Engine, school_urn: str) -> dict[str, str | None]:
     with engine.connect() as conn:
         return dict(conn.execute(select(sync_state.c.dataset, sync_state.c.cursor)
                                  .where(sync_state.c.school_urn == school_urn)).all())
-
-
-def connector_ids(engine: Engine, school_urn: str) -> dict[str, str]:
-    """The connector's pupil id -> MIS id, for the pupils held, to resolve other items' references."""
-    with engine.connect() as conn:
-        return dict(conn.execute(select(pupils.c.connector_pupil_id, pupils.c.mis_id)
-                                 .where(pupils.c.school_urn == school_urn)).all())

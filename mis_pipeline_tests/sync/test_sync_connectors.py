@@ -13,6 +13,7 @@ import pytest
 
 from mis_pipeline.connectors.wonde import WondeResource
 from mis_pipeline.connectors.xod import XodResource
+from mis_pipeline.lib.crypto import Pseudonymiser, generate_key
 from mis_pipeline.registry.scopes import WONDE_PERMISSION_SCOPES
 from mis_pipeline.registry.store import RegisteredSchool
 from mis_pipeline.simulator.population import build_population
@@ -25,6 +26,7 @@ from mis_pipeline.warehouse.schema import DATASET_TABLES
 TOKEN, RP = "sim-token", "mis-pipeline.local"
 ALL_ITEMS = ("core", "additional_details", "attendance", "assessments", "groups")
 CONNECTOR_IDENTITY = {"connector", "connector_pupil_id", "upi", "source_updated_at"}
+PSEUDONYMS = Pseudonymiser(generate_key())
 
 
 def registered(school, connector: str | None = None) -> RegisteredSchool:
@@ -53,7 +55,7 @@ def canonical(reads, urn: str) -> dict[str, list[dict]]:
     started = datetime.now(timezone.utc)
     rows = {}
     for read in reads:
-        sync = keyed_sync(read, urn, started)
+        sync = keyed_sync(read, urn, started, PSEUDONYMS)
         assert sync.rejected == [], (read.dataset, [r.rule for r in sync.rejected][:3])
         rows[sync.dataset] = sorted((tuple(sorted((k, str(v)) for k, v in r.items() if k not in CONNECTOR_IDENTITY))
                                      for r in sync.good))

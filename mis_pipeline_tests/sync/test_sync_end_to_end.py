@@ -7,6 +7,7 @@ import sqlalchemy as sa
 
 from mis_pipeline.reports.status import school_status
 from mis_pipeline.sync.launch import run_sync
+from mis_pipeline.warehouse.reader import read_pupils
 from mis_pipeline.warehouse.schema import pupils
 
 
@@ -48,14 +49,14 @@ def test_a_second_sync_with_no_source_changes_writes_nothing(simulator, populati
     assert all(", 0 new, 0 updated" in line and "incremental" in line for line in summary.lines)
 
 
-def test_the_values_read_back_are_the_ones_the_simulator_served(simulator, population, registry, instance, engine):
+def test_the_values_read_back_are_the_ones_the_simulator_served(simulator, population, registry, instance, vault, engine):
     run_sync(instance)
     school = population.approved_schools()[0]
-    with engine.connect() as conn:
-        rows = {r.connector_pupil_id: r for r in conn.execute(sa.select(pupils).where(pupils.c.school_urn == school.urn))}
+    rows = {p["connector_pupil_id"]: p for p in read_pupils(engine, vault, school.urn)}
+    assert len(rows) == len(school.pupils)
     for pupil in school.pupils:
         row = rows[pupil.id]
-        assert (row.upn, row.legal_forename, row.legal_surname, row.date_of_birth, row.nc_year) == (
+        assert (row["upn"], row["legal_forename"], row["legal_surname"], row["date_of_birth"], row["nc_year"]) == (
             pupil.upn, pupil.legal_forename, pupil.legal_surname, pupil.date_of_birth, pupil.current_nc_year)
 
 

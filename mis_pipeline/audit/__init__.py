@@ -1,0 +1,1 @@
+"""The audit trail: what was received, changed, withheld and re-keyed, and when. Never who."""

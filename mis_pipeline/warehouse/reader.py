@@ -1,0 +1,74 @@
+"""Read held pupils back, opened with their data keys: the one way out of the encrypted store.
+
+Subject access reports, partner shares and the sync's own id resolution read through here; a
+pupil whose data key was destroyed has nothing left to open and is not returned.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Iterator
+
+from sqlalchemy import Engine, select
+
+from data_contracts import PUPILS
+
+from .schema import pupils, quarantine
+from .sealing import open_direct, open_payload
+from .vault import Vault
+
+_PLAIN = tuple(c for c in pupils.c.keys() if c != "sealed")
+
+
+def read_pupils(engine: Engine, vault: Vault, school_urn: str | None = None) -> list[dict]:
+    """Every held pupil (of one school, or all), with direct identifiers opened, in key order."""
+    query = select(pupils).order_by(pupils.c.pupil_key)
+    if school_urn is not None:
+        query = query.where(pupils.c.school_urn == school_urn)
+    with engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+        keys = vault.existing_keys(conn, (row["pupil_key"] for row in rows))
+    return [{**{c: _utc(row[c]) for c in _PLAIN}, **open_direct(PUPILS, row["sealed"], keys[row["pupil_key"]], row["pupil_key"])}
+            for row in rows if row["pupil_key"] in keys]
+
+
+def _utc(value):
+    # SQLite hands timestamps back without their zone; every stored one is UTC.
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def read_quarantine(engine: Engine, vault: Vault, school_urn: str) -> list[dict]:
+    """A school's quarantined records as received, with the rule each broke."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(quarantine).where(quarantine.c.school_urn == school_urn)
+                            .order_by(quarantine.c.dataset, quarantine.c.record_ref)).mappings().all()
+        keys = vault.existing_keys(conn, (row["key_ref"] for row in rows))
+    return [{"dataset": row["dataset"], "rule": row["rule"], "run_id": row["run_id"],
+             "record": open_payload(row["sealed_payload"], keys[row["key_ref"]], row["dataset"], row["key_ref"])}
+            for row in rows if row["key_ref"] in keys]
+
+
+class ConnectorIds(Mapping):
+    """The connector's pupil id -> MIS id for a school's held pupils, opened only if a source asks
+    (to resolve another item's reference to a pupil), so a sync that needs none decrypts nothing."""
+
+    def __init__(self, engine: Engine, vault: Vault, school_urn: str):
+        self._engine, self._vault, self._urn = engine, vault, school_urn
+        self._ids: dict[str, str] | None = None
+
+    def _load(self) -> dict[str, str]:
+        if self._ids is None:
+            self._ids = {p["connector_pupil_id"]: p["mis_id"] for p in read_pupils(self._engine, self._vault, self._urn)}
+        return self._ids
+
+    def __getitem__(self, connector_pupil_id: str) -> str:
+        return self._load()[connector_pupil_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())

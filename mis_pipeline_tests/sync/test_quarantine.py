@@ -1,0 +1,58 @@
+"""Bad records at the source: quarantined with their rule (sealed), the rest of the school lands,
+the contract check counts failures per rule, and a record fixed at the source leaves quarantine."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+
+import dagster as dg
+
+from mis_pipeline.reports.status import school_status
+from mis_pipeline.sync.assets import NO_QUARANTINE_CHECK
+from mis_pipeline.sync.launch import run_sync
+from mis_pipeline.warehouse.reader import read_quarantine
+
+from ..pii import two_bad_records
+
+
+def counts_of(engine, urn: str) -> dict:
+    return next(e["counts"] for e in school_status(engine) if e["urn"] == urn)
+
+
+def latest_check_metadata(instance, asset: str) -> dict:
+    key = dg.AssetCheckKey(dg.AssetKey(asset), NO_QUARANTINE_CHECK)
+    [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
+    evaluation = record.event.dagster_event.event_specific_data
+    return {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items()}}
+
+
+def test_bad_records_are_quarantined_with_their_rules_and_the_rest_of_the_school_lands(
+        simulator, population, registry, instance, engine, vault):
+    school = population.approved_schools()[0]
+    with two_bad_records(simulator, school):
+        assert run_sync(instance).success
+    counts = counts_of(engine, school.urn)
+    assert (counts["pupils"], counts["quarantined"]) == (len(school.pupils) - 2, 2)
+    assert sorted(q["rule"] for q in read_quarantine(engine, vault, school.urn)) == [
+        "date_of_birth: not_nullable", "upn: upn_check_letter"]
+    assert latest_check_metadata(instance, "pupils") == {
+        "passed": False, "quarantined": 2,
+        "failures_by_rule": {"date_of_birth: not_nullable": 1, "upn: upn_check_letter": 1}}
+    others = [s for s in population.approved_schools() if s.urn != school.urn]
+    assert all(counts_of(engine, s.urn)["pupils"] == len(s.pupils) for s in others)
+
+
+def test_a_record_fixed_at_the_source_leaves_quarantine_at_the_next_sync(
+        simulator, population, registry, instance, engine, vault):
+    school = population.approved_schools()[0]
+    with two_bad_records(simulator, school) as originals:
+        assert run_sync(instance).success
+        fixed_at = datetime.now(timezone.utc)
+        school.pupils[0] = dataclasses.replace(originals[0], updated_at=fixed_at)
+        school.pupils[1] = dataclasses.replace(originals[1], updated_at=fixed_at)
+        simulator.invalidate_cache()
+        assert run_sync(instance).success  # an incremental sync: the fixed records are in its delta
+    counts = counts_of(engine, school.urn)
+    assert (counts["pupils"], counts["quarantined"]) == (len(school.pupils), 0)
+    assert read_quarantine(engine, vault, school.urn) == []
