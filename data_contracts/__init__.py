@@ -1,6 +1,7 @@
 """Declarative data contracts, one per dataset, and the pandera schemas built from them."""
 
 from .audit import AUDIT_ACTIONS, AUDIT_LOG
+from .changes import CHANGE_KINDS, CHANGE_SET_STATUSES, CHANGE_SETS, PUPIL_CHANGES
 from .datasets import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS
 from .model import Check, Column, Contract, PiiClass, Retention, Scope
 from .pupils import PUPILS
@@ -13,6 +14,7 @@ CONTRACTS = {
 }
 
 __all__ = [
-    "AUDIT_ACTIONS", "AUDIT_LOG", "ASSESSMENT_RESULTS", "ATTENDANCE_SESSIONS", "CONTRACTS", "PUPILS", "PUPIL_DETAILS", "PUPIL_GROUPS", "Check", "Column", "Contract", "PiiClass", "Rejection", "Retention",
+    "AUDIT_ACTIONS", "AUDIT_LOG", "ASSESSMENT_RESULTS", "CHANGE_KINDS", "CHANGE_SETS", "CHANGE_SET_STATUSES",
+    "PUPIL_CHANGES", "ATTENDANCE_SESSIONS", "CONTRACTS", "PUPILS", "PUPIL_DETAILS", "PUPIL_GROUPS", "Check", "Column", "Contract", "PiiClass", "Rejection", "Retention",
     "Scope", "pandera_schema", "split_valid",
 ]

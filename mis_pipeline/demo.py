@@ -14,9 +14,11 @@ import sys
 from pathlib import Path
 
 from mis_pipeline.config import mis_home
+from mis_pipeline.lib.dates import london_today
 from mis_pipeline.simulator.population import build_population
 
 SCHOOLS, PUPILS, SEED = 6, 40, 7
+AGREEMENT_VERSION = "seed-1"  # the agreement in ../shared/reference/seed-agreement.txt
 CLI = str(Path(sys.executable).with_name("mis-pipeline"))
 SETTINGS = ("WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL", "XPORTER_RELYING_PARTY",
             "XPORTER_SCHOOL_SECRETS", "GIAS_EXTRACT")
@@ -71,6 +73,12 @@ def main() -> None:
         if not env.get("MIS_MASTER_KEY"):
             _run("keys", "init", env=env)  # a local master key in MIS_HOME (mode 0600), and it says so
         _run("schools", "import-gias", settings["GIAS_EXTRACT"], env=env)
+        listed = _run("schools", "discover", env=env)
+        # Each school's data administrator accepts the data sharing agreement (and with it the
+        # retention periods); until then a school is registered but never synced.
+        urns = [line.split()[0] for line in listed.splitlines()[2:] if line[:1].isdigit()]
+        _run("schools", "set", *urns, "--agreement-accepted", london_today().isoformat(),
+             "--agreement-version", AGREEMENT_VERSION, env=env)
         _run("sync", env=env)
         _run("status", env=env)
         _check(json.loads(subprocess.run([CLI, "status", "--json"], env=env, stdout=subprocess.PIPE,

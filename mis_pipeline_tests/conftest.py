@@ -176,10 +176,20 @@ def instance(mis_env):
 
 @pytest.fixture
 def registry(simulator, instance):
-    """An instance whose warehouse holds the simulator's GIAS extract, as an operator sets it up."""
+    """An instance set up as an operator would: the simulator's GIAS extract imported, the schools
+    discovered, and every approved school's acceptance of the data sharing agreement recorded."""
+    from datetime import date
+
+    from mis_pipeline.registry.settings import SettingsChange, apply_settings
+    from mis_pipeline.registry.store import list_schools
     from mis_pipeline.runs import run_job
-    from mis_pipeline.sync.jobs import IMPORT_GIAS_JOB
+    from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB
+    from mis_pipeline.warehouse.engine import get_engine
 
     result = run_job(instance, IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": os.environ["MIS_TEST_GIAS"]}}}})
     assert result.success
+    assert run_job(instance, DISCOVER_SCHOOLS_JOB).success
+    engine = get_engine()
+    apply_settings(engine, [s.urn for s in list_schools(engine)],
+                   SettingsChange(agreement_accepted_on=date(2026, 9, 1), agreement_version="1.0"), actor="test set-up")
     return instance

@@ -23,9 +23,10 @@ def test_every_asset_is_documented_grouped_and_owned():
         assert spec.description and spec.group_name and spec.owners and spec.kinds, spec.key
 
 
-def test_pupils_lineage_runs_from_the_registry_through_the_extract():
+def test_pupils_lineage_runs_from_the_registry_through_the_extract_and_the_change_set():
     graph = defs.resolve_asset_graph()
-    assert graph.get(dg.AssetKey("pupils")).parent_keys == {dg.AssetKey("connector_extract")}
+    assert graph.get(dg.AssetKey("pupils")).parent_keys == {dg.AssetKey("pupil_change_set")}
+    assert graph.get(dg.AssetKey("pupil_change_set")).parent_keys == {dg.AssetKey("connector_extract")}
     assert graph.get(dg.AssetKey("connector_extract")).parent_keys == {dg.AssetKey("school_registry")}
 
 

@@ -168,15 +168,52 @@ def keys_status(args) -> int:
     return 0
 
 
+def _date_or_none(text: str | None, option: str):
+    from datetime import date
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise CommandError(f"{option} takes a date as YYYY-MM-DD (got {text!r})") from None
+
+
 def schools_set(args) -> int:
-    from mis_pipeline.registry.settings import SettingsError, set_withheld
+    from mis_pipeline.registry.settings import SettingsChange, SettingsError, apply_settings
     from mis_pipeline.warehouse.engine import get_engine
 
-    if not (args.withhold or args.allow):
-        raise CommandError("nothing to set: give --withhold ITEM or --allow ITEM")
+    subscription = {}
+    if args.subscription_end is not None:
+        clear = args.subscription_end.lower() == "none"
+        subscription["subscription_end"] = None if clear else _date_or_none(args.subscription_end, "--subscription-end")
+    change = SettingsChange(
+        withhold=args.withhold, allow=args.allow, sync_mode=args.mode,
+        paused=True if args.pause else False if args.resume else None,
+        agreement_accepted_on=_date_or_none(args.agreement_accepted, "--agreement-accepted"),
+        agreement_version=args.agreement_version, **subscription,
+    )
+    if change.is_empty():
+        raise CommandError("nothing to set: see `mis-pipeline schools set --help`")
     try:
-        withheld = set_withheld(get_engine(), args.urn, args.withhold, args.allow, actor="cli")
+        moved = apply_settings(get_engine(), args.urn, change, actor="cli")
     except SettingsError as error:
         raise CommandError(str(error)) from None
-    print(f"school {args.urn}: withholding {', '.join(withheld) or 'nothing'} (takes effect at its next sync)")
+    for urn, settings in moved.items():
+        described = "; ".join(f"{name} {v['before']} -> {v['after']}" for name, v in settings.items())
+        print(f"school {urn}: {described or 'already so, nothing changed'}")
+    return 0
+
+
+def schools_discover(args) -> int:
+    from mis_pipeline.runs import failure_reason, run_job
+    from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB
+
+    result = run_job(get_instance(), DISCOVER_SCHOOLS_JOB)
+    if not result.success:
+        raise CommandError(f"school discovery failed: {failure_reason(result)}")
+    from mis_pipeline.reports.schools import render_schools, school_listing
+    from mis_pipeline.warehouse.engine import get_engine
+
+    print(render_schools(school_listing(get_engine())))
     return 0

@@ -36,14 +36,27 @@ def _parser() -> argparse.ArgumentParser:
     gias.add_argument("file", help="the CSV file, Windows-1252 encoded as GIAS publishes it")
     gias.set_defaults(handler=commands.schools_import_gias)
 
-    school_set = schools_sub.add_parser("set", help="change a school's own settings (audited)")
-    school_set.add_argument("urn")
+    discover = schools_sub.add_parser("discover", help="ask the connectors which schools approved us; register them")
+    discover.set_defaults(handler=commands.schools_discover)
+    school_set = schools_sub.add_parser("set", help="change schools' own settings (audited)")
+    school_set.add_argument("urn", nargs="+", help="one or more school URNs; each gets the same change")
     items = ", ".join(WITHHOLDABLE)
     school_set.add_argument("--withhold", action="append", default=[], metavar="ITEM",
                             help=f"stop collecting this item ({items}) and remove what is held at the next sync "
                                  "(repeatable)")
     school_set.add_argument("--allow", action="append", default=[], metavar="ITEM",
                             help="collect a withheld item again, from a full read (repeatable)")
+    school_set.add_argument("--mode", choices=("automatic", "manual"),
+                            help="automatic: changes land at each sync; manual: they wait as a pending change set "
+                                 "until applied with `sync --school URN`")
+    pause = school_set.add_mutually_exclusive_group()
+    pause.add_argument("--pause", action="store_true", help="stop taking data: never contacted until resumed")
+    pause.add_argument("--resume", action="store_true", help="take data again, from the stored cursors")
+    school_set.add_argument("--agreement-accepted", metavar="DATE",
+                            help="the school accepted the data sharing agreement (and its retention periods) on DATE")
+    school_set.add_argument("--agreement-version", metavar="V", help="which version of the agreement it accepted")
+    school_set.add_argument("--subscription-end", metavar="DATE",
+                            help="the subscription ends on DATE (none: clear it); after it the school is not synced")
     school_set.set_defaults(handler=commands.schools_set)
 
     keys = sub.add_parser("keys", help="the master key: create, rotate, inspect").add_subparsers(dest="action", required=True)

@@ -1,9 +1,10 @@
-"""Shared date parsing for the connector normalisers. Pure."""
+"""Shared date helpers: parsing for the connector normalisers, and today in England. Pure."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 from functools import lru_cache
+from zoneinfo import ZoneInfo
 
 
 @lru_cache(maxsize=100_000)
@@ -11,3 +12,11 @@ def iso_date(text: str) -> date:
     """`YYYY-MM-DD` → date, cached: dates of birth, admissions and session days repeat a great deal
     across a school's records, and parsing is on every record's path."""
     return date.fromisoformat(text)
+
+
+LONDON = ZoneInfo("Europe/London")
+
+
+def london_today(now: datetime | None = None) -> date:
+    """Today in England: what a school's dates (subscription end, leaving dates) are measured in."""
+    return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()

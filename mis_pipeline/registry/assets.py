@@ -15,7 +15,7 @@ from .discovery import wonde_school_entry, xod_school_entry
 from .gias import read_gias
 from .gias_store import gias_lookups, replace_gias
 from .partitions import SCHOOLS
-from .store import register_approved
+from .store import list_schools, register_approved
 
 OWNERS = ["team:data-engineering"]
 
@@ -30,13 +30,15 @@ def _xod_scopes(xod: XodResource, estab: str) -> tuple[str, frozenset[str] | Non
         return "not_authorised", None
 
 
-def _discover_xod(xod: XodResource, gias_by_la_estab: dict) -> tuple[list, dict[str, list[str]]]:
+def _discover_xod(xod: XodResource, gias_by_la_estab: dict, paused: set[str]) -> tuple[list, dict[str, list[str]]]:
     """XoD has no school list: the schools are those whose secret we hold. Returns the entries and,
-    by reason, the estabs that could not be registered."""
+    by reason, the estabs that could not be registered. A school paused by its own choice is not
+    asked for a token (its stored grants stand)."""
     entries, left_out = [], {"paused_at_connector": [], "not_authorised": [], "no_gias_row": []}
     estabs = xod.school_estabs()
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="xod-scopes") as pool:
-        answers = list(pool.map(lambda estab: _xod_scopes(xod, estab), estabs))
+        answers = list(pool.map(lambda estab: ("authorised", frozenset()) if estab in paused else _xod_scopes(xod, estab),
+                                estabs))
     for estab, (state, scopes) in zip(estabs, answers):
         if scopes is None:
             left_out[state].append(estab)
@@ -76,14 +78,17 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod
     engine = warehouse.engine()
     if not wonde.api_token:
         context.log.warning("WONDE_API_TOKEN is not set: no Wonde schools are read")
+    paused = {(s.connector, s.connector_school_id) for s in list_schools(engine) if s.paused}
     approved = list(wonde.iter_approved_schools()) if wonde.api_token else []
     with ThreadPoolExecutor(max_workers=4, thread_name_prefix="permissions") as pool:
-        permissions = list(pool.map(lambda school: _permissions(wonde, str(school["id"])), approved))
+        # A school paused by its own choice receives no request; its stored grants stand.
+        permissions = list(pool.map(lambda school: [] if ("wonde", str(school["id"])) in paused
+                                    else _permissions(wonde, str(school["id"])), approved))
     entries = [wonde_school_entry(school, perms) for school, perms in zip(approved, permissions)]
     keyed = [entry for entry in entries if entry is not None]
     wonde_without_urn = len(entries) - len(keyed)
     gone = register_approved(engine, keyed, connector="wonde")
-    xod_entries, xod_left_out = _discover_xod(xod, gias_lookups(engine)[1])
+    xod_entries, xod_left_out = _discover_xod(xod, gias_lookups(engine)[1], {i for c, i in paused if c == "xod"})
     gone += register_approved(engine, xod_entries, connector="xod")
     for reason, estabs in xod_left_out.items():
         if estabs:

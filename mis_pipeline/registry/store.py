@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, case, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from mis_pipeline.lib.dates import london_today
+from mis_pipeline.registry.eligibility import sync_blocker
 from mis_pipeline.registry.scopes import effective_scope
 from mis_pipeline.warehouse.engine import is_postgres
 from mis_pipeline.warehouse.schema import schools
@@ -38,15 +40,22 @@ class RegisteredSchool:
     sync_mode: str
     paused: bool
     withheld_items: tuple[str, ...] = ()
+    agreement_accepted_on: date | None = None
+    agreement_version: str | None = None
+    subscription_end: date | None = None
 
     @property
     def scope(self) -> tuple[str, ...]:
         """The items we may collect: granted at the connector, less those the school withholds."""
         return effective_scope(self.granted_items, self.withheld_items)
 
-    @property
-    def syncs_automatically(self) -> bool:
-        return self.approval_state == "approved" and self.sync_mode == "automatic" and not self.paused
+    def blocker(self, today: date | None = None) -> str | None:
+        """Why the school may not be contacted today, or None when it may."""
+        return sync_blocker(self.approval_state, self.paused, self.agreement_accepted_on, self.subscription_end,
+                            today or london_today())
+
+    def syncs_automatically(self, today: date | None = None) -> bool:
+        return self.sync_mode == "automatic" and self.blocker(today) is None
 
 
 def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str) -> list[str]:
@@ -67,6 +76,10 @@ def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str
             )
             statement = dialect_insert(schools).values(**values)
             refreshed = {k: statement.excluded[k] for k in values if k not in ("urn", "first_seen_at")}
+            # A paused school is not asked for its grants (it receives no request at all): keep
+            # what it last granted.
+            refreshed["granted_items"] = case((schools.c.paused, schools.c.granted_items),
+                                              else_=statement.excluded.granted_items)
             conn.execute(statement.on_conflict_do_update(index_elements=["urn"], set_=refreshed))
         listed = {entry.urn for entry in entries}
         previously = set(conn.execute(select(schools.c.urn).where(
@@ -87,6 +100,8 @@ def list_schools(engine: Engine) -> list[RegisteredSchool]:
             name=row["name"], approval_state=row["approval_state"],
             granted_items=tuple(json.loads(row["granted_items"])), sync_mode=row["sync_mode"],
             paused=bool(row["paused"]), withheld_items=tuple(json.loads(row["withheld_items"])),
+            agreement_accepted_on=row["agreement_accepted_on"], agreement_version=row["agreement_version"],
+            subscription_end=row["subscription_end"],
         )
         for row in rows
     ]

@@ -20,7 +20,28 @@ def school_fields(school: RegisteredSchool) -> dict:
         "granted": list(school.granted_items),
         "withheld": list(school.withheld_items),
         "scope": list(school.scope),  # what is collected: granted, less withheld
+        "agreement_accepted_on": _iso_date(school.agreement_accepted_on),
+        "agreement_version": school.agreement_version,
+        "subscription_end": _iso_date(school.subscription_end),
+        "blocked_by": school.blocker(),  # why it is not contacted now; None when it may be
     }
+
+
+def _iso_date(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def state_label(entry: dict) -> str:
+    """A short word for tables: why a school is not synced, or that it is."""
+    if entry["blocked_by"] is None:
+        return "active"
+    if entry["approval"] != "approved":
+        return "revoked"
+    if entry["paused"]:
+        return "paused"
+    if entry["agreement_accepted_on"] is None:
+        return "no-agreement"
+    return "ended"
 
 
 def school_listing(engine: Engine) -> list[dict]:
@@ -53,5 +74,5 @@ def render_schools(entries: list[dict]) -> str:
         items = ",".join(item if item not in e["withheld"] else f"-{item}" for item in e["granted"])
         lines.append(f"{e['urn']:<8} {e['name'][:34]:<34} {e['connector']:<6} {links} {items}")
     if not entries:
-        lines.append("(no schools registered yet: run `mis-pipeline sync`)")
+        lines.append("(no schools registered yet: run `mis-pipeline schools discover`)")
     return "\n".join(lines)

@@ -7,7 +7,8 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, func, select
 
 from mis_pipeline.registry.store import list_schools
-from mis_pipeline.reports.schools import school_fields
+from mis_pipeline.reports.schools import school_fields, state_label
+from mis_pipeline.warehouse.change_store import pending_change_sets
 from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils, quarantine, sync_state
 
 
@@ -29,6 +30,7 @@ def school_status(engine: Engine) -> list[dict]:
     deleted = _counts_by_school(engine, pupils, pupils.c.deleted_at.is_not(None))
     datasets = {name: _counts_by_school(engine, table) for name, table in DATASET_TABLES.items()}
     quarantined = _counts_by_school(engine, quarantine)
+    pending = pending_change_sets(engine)
     with engine.connect() as conn:
         state = {row.school_urn: row for row in conn.execute(
             select(sync_state).where(sync_state.c.dataset == "pupils"))}
@@ -45,25 +47,34 @@ def school_status(engine: Engine) -> list[dict]:
                 "pupils_deleted_at_connector": deleted.get(school.urn, 0),
                 **{name: counts.get(school.urn, 0) for name, counts in datasets.items()},
                 "quarantined": quarantined.get(school.urn, 0),
-                # Every sync applies its changes at once in this version; nothing waits.
-                "pending_changes": 0,
+                # pupils changed in the school's pending change set (manual schools)
+                "pending_changes": sum(pending[school.urn]["counts"]["pupils"].values()) if school.urn in pending else 0,
             },
+            "pending_change_set": _pending(pending.get(school.urn)),
         })
     return entries
 
 
+def _pending(change_set: dict | None) -> dict | None:
+    if change_set is None:
+        return None
+    return {"id": change_set["id"], "computed_at": _iso(change_set["created_at"]), **change_set["counts"]}
+
+
 def render_table(entries: list[dict]) -> str:
-    header = (f"{'URN':<8} {'school':<30} {'conn':<6} {'mode':<9} {'state':<10} {'pupils':>7} {'details':>7} "
-              f"{'attend':>7} {'assess':>7} {'groups':>7} {'quar':>5}  last sync")
+    header = (f"{'URN':<8} {'school':<30} {'conn':<6} {'mode':<9} {'state':<12} {'pupils':>7} {'details':>7} "
+              f"{'attend':>7} {'assess':>7} {'groups':>7} {'quar':>5} {'pend':>5}  last sync")
     lines = [header, "-" * len(header)]
     for e in entries:
-        state = "paused" if e["paused"] else e["approval"]
+        state = state_label(e)
         c = e["counts"]
         lines.append(
-            f"{e['urn']:<8} {e['name'][:30]:<30} {e['connector']:<6} {e['sync_mode']:<9} {state:<10} "
+            f"{e['urn']:<8} {e['name'][:30]:<30} {e['connector']:<6} {e['sync_mode']:<9} {state:<12} "
             f"{c['pupils']:>7} {c['pupil_details']:>7} {c['attendance_sessions']:>7} {c['assessment_results']:>7} "
-            f"{c['pupil_groups']:>7} {c['quarantined']:>5}  {e['last_sync'] or 'never'}"
+            f"{c['pupil_groups']:>7} {c['quarantined']:>5} {c['pending_changes']:>5}  {e['last_sync'] or 'never'}"
         )
+        if e["blocked_by"] and e["approval"] == "approved":
+            lines.append(f"{'':<8}   not synced: {e['blocked_by']}")
     if not entries:
-        lines.append("(no schools registered yet: run `mis-pipeline sync`)")
+        lines.append("(no schools registered yet: run `mis-pipeline schools discover`, then record each school's acceptance of the agreement with `mis-pipeline schools set URN --agreement-accepted DATE`)")
     return "\n".join(lines)

@@ -11,13 +11,14 @@ from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.warehouse.resource import WarehouseResource
 
-from .report import changed, dataset_metadata, extract_metadata, outcome_summary
+from .report import change_set_metadata, changed, dataset_metadata, extract_metadata, outcome_summary
 from .runner import SchoolOutcome, sync_schools
 from .sources import WondeSource, XodSource
 
 OWNERS = ["team:data-engineering"]
 NO_QUARANTINE_CHECK = "no_quarantined_records"
 SYNC_OP = "sync_school_data"
+CHANGE_SET_ASSET = "pupil_change_set"
 
 _TABLES = {
     "pupils": ("The core record of every pupil each school has authorised us to hold: internal key, "
@@ -34,6 +35,12 @@ _HOW = (" Held only for schools that granted this item. Written idempotently per
 
 class SyncConfig(dg.Config):
     max_workers: int = 4  # schools synced at once within one run
+    # "apply": a person asked for this run, so manual schools' changes land; "preview": automation
+    # (sensor, schedule), so manual schools only get a pending change set.
+    manual_schools: str = "apply"
+    # Automation covers ranges of schools: one in the range that may not be contacted (paused, no
+    # agreement…) is skipped without contact. A run a person asked for fails on it instead.
+    skip_blocked: bool = False
 
 
 def _specs() -> list[dg.AssetSpec]:
@@ -44,10 +51,18 @@ def _specs() -> list[dg.AssetSpec]:
                      "then only what changed since the stored cursors. Counts only; the records flow "
                      "straight into the scoped tables."),
     )
+    change_set = dg.AssetSpec(
+        CHANGE_SET_ASSET, group_name="sync", kinds={"python", "sql"}, owners=OWNERS, deps=["connector_extract"],
+        skippable=True,
+        description=("What each sync changed about each school's pupils: new pupils, changed pupils (the names of "
+                     "the fields that changed, never values), leavers, deletions and restores, plus rows per other "
+                     "item. Applied at once for automatic schools; held as pending for manual schools until a "
+                     "person applies it. Kept, un-named, for the audit trail."),
+    )
     tables = [dg.AssetSpec(name, group_name="sync", kinds={"python", "sql"}, owners=OWNERS,
-                           deps=["connector_extract"], skippable=True, description=text + _HOW)
+                           deps=[CHANGE_SET_ASSET], skippable=True, description=text + _HOW)
               for name, text in _TABLES.items()]
-    return [extract, *tables]
+    return [extract, change_set, *tables]
 
 
 @dg.multi_asset(
@@ -72,18 +87,22 @@ def sync_school_data(context: dg.AssetExecutionContext, config: SyncConfig, wond
         raise dg.Failure(description=str(error)) from None
     registry = {school.urn: school for school in list_schools(engine)}
     wanted = list(context.partition_keys)
-    syncable = [registry[urn] for urn in wanted
-                if urn in registry and registry[urn].approval_state == "approved" and not registry[urn].paused]
-    synced_urns = {s.urn for s in syncable}
-    refused = [SchoolOutcome(urn, "refused", reason=_refusal(urn, registry)) for urn in wanted if urn not in synced_urns]
+    blockers = {urn: _blocker(urn, registry) for urn in wanted}
+    syncable = [registry[urn] for urn in wanted if blockers[urn] is None]
+    blocked = [SchoolOutcome(urn, "skipped" if config.skip_blocked else "refused", reason=f"school {urn}: {reason}")
+               for urn, reason in blockers.items() if reason is not None]
+    preview = frozenset(s.urn for s in syncable if s.sync_mode == "manual" and config.manual_schools == "preview")
     sources = {"wonde": WondeSource(wonde), "xod": XodSource(xod)}
     outcomes = sync_schools(engine, vault, sources, syncable, context.run.run_id,
-                            max_workers=config.max_workers) + refused
+                            max_workers=config.max_workers, preview=preview) + blocked
     for outcome in outcomes:
-        if outcome.status != "synced" or outcome.not_authorised:
+        if outcome.status not in ("synced", "skipped") or outcome.not_authorised:
             context.log.warning(outcome_summary(outcome))
-    if any(changed(outcome) for outcome in outcomes):
-        yield from _materializations(outcomes, context.selected_asset_keys)
+    if len(blocked) and config.skip_blocked:
+        context.log.info(f"{len(blocked)} schools in the range may not be contacted now; skipped without contact")
+    tables_changed = any(changed(outcome) for outcome in outcomes)
+    if tables_changed or any(o.change_set for o in outcomes):
+        yield from _materializations(outcomes, context.selected_asset_keys, tables_changed)
     else:
         # Nothing arrived for any school: the tables are as they were, so no partition is
         # re-materialised; each school's cursors and sync-log rows still record the sync.
@@ -97,11 +116,14 @@ def sync_school_data(context: dg.AssetExecutionContext, config: SyncConfig, wond
         )
 
 
-def _materializations(outcomes: list[SchoolOutcome], selected: set[dg.AssetKey]):
-    # Every table is written together; a run that selected some reports only those.
+def _materializations(outcomes: list[SchoolOutcome], selected: set[dg.AssetKey], tables_changed: bool):
+    # In lineage order. Every table is written together; a run that selected some reports only
+    # those; a manual school's preview changes no table, only the change sets.
     if dg.AssetKey("connector_extract") in selected:
         yield dg.MaterializeResult(asset_key="connector_extract", metadata=extract_metadata(outcomes))
-    for dataset in _TABLES:
+    if dg.AssetKey(CHANGE_SET_ASSET) in selected and any(o.change_set for o in outcomes):
+        yield dg.MaterializeResult(asset_key=CHANGE_SET_ASSET, metadata=change_set_metadata(outcomes))
+    for dataset in _TABLES if tables_changed else ():
         if dg.AssetKey(dataset) not in selected:
             continue
         metadata = dataset_metadata(outcomes, dataset)
@@ -118,10 +140,6 @@ def _without_rules(metadata: dict) -> dict:
     return {k: v for k, v in metadata.items() if k != "quarantined_by_rule"}
 
 
-def _refusal(urn: str, registry: dict) -> str:
+def _blocker(urn: str, registry: dict) -> str | None:
     school = registry.get(urn)
-    if school is None:
-        return f"school {urn} is not in the registry"
-    if school.paused:
-        return f"school {urn} is paused: collection stopped by the school"
-    return f"school {urn} is no longer approved at the connector"
+    return "not in the registry" if school is None else school.blocker()

@@ -6,6 +6,7 @@ in the Dagster UI with their events, metadata and checks. Many schools share one
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -18,7 +19,7 @@ from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.runs import failure_reason, run_job
 from mis_pipeline.warehouse.engine import get_engine
-from mis_pipeline.warehouse.schema import sync_log
+from mis_pipeline.warehouse.schema import change_sets, sync_log
 from mis_pipeline.warehouse.vault import open_vault
 
 from .assets import SYNC_OP
@@ -42,8 +43,12 @@ class SyncSummary:
 
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
              max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
-    """Discover schools, then sync the requested ones (default: every automatic, unpaused school)."""
+    """Discover schools, then sync the requested ones: their changes land, manual or not (a person
+    asked). With none requested: every school that may be contacted, automatic schools' changes
+    landing and manual schools' held as pending change sets."""
     _check_master_key()
+    if requested:
+        _refuse_blocked(requested)  # before discovery: a paused school receives no request at all
     hold_storage_connections(instance)
     summary = SyncSummary()
     discovery = run_job(instance, DISCOVER_SCHOOLS_JOB)
@@ -53,7 +58,9 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
 
     targets = _targets(requested)
     ordered = instance.get_dynamic_partitions(SCHOOLS.name)
-    config = {"ops": {SYNC_OP: {"config": {"max_workers": max_workers}}}}
+    config = {"ops": {SYNC_OP: {"config": {"max_workers": max_workers,
+                                           "manual_schools": "apply" if requested else "preview",
+                                           "skip_blocked": not requested}}}}
     for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
         result = run_job(instance, SYNC_SCHOOLS_JOB, config, tags={RANGE_START: start, RANGE_END: end})
         summary.run_ids.append(result.run_id)
@@ -75,18 +82,25 @@ def _check_master_key() -> None:
         raise SyncRefused(str(error)) from None
 
 
-def _targets(requested: list[str] | None) -> set[str]:
+def _refuse_blocked(requested: list[str]) -> None:
     registry = {school.urn: school for school in list_schools(get_engine())}
-    if not requested:
-        return {urn for urn, school in registry.items() if school.syncs_automatically}
     for urn in requested:
         school = registry.get(urn)
-        if school is None:
+        reason = school.blocker() if school else None
+        if reason:
+            raise SyncRefused(f"school {urn} cannot be synced: {reason}")
+
+
+def _targets(requested: list[str] | None) -> set[str]:
+    """The schools to sync: those requested (each must be registered and contactable), or every
+    school that may be contacted now."""
+    registry = {school.urn: school for school in list_schools(get_engine())}
+    if not requested:
+        return {urn for urn, school in registry.items() if school.blocker() is None}
+    for urn in requested:
+        if urn not in registry:
             raise SyncRefused(f"school {urn} is not registered: no approved connector school has that URN")
-        if school.paused:
-            raise SyncRefused(f"school {urn} is paused (collection stopped by the school); resume it first")
-        if school.approval_state != "approved":
-            raise SyncRefused(f"school {urn} is no longer approved at its connector")
+    _refuse_blocked(requested)
     return set(requested)
 
 
@@ -98,10 +112,26 @@ def _school_lines(run_id: str) -> list[str]:
     by_school: dict[str, list] = {}
     for row in rows:
         by_school.setdefault(row.school_urn, []).append(row)
-    lines = []
+    lines = _pending_lines(run_id)
     for urn, entries in by_school.items():
+        if urn in lines:
+            continue  # a manual school's preview: its rows were not written
         mode = next((r.mode for r in entries if r.dataset == "pupils"), entries[0].mode)
         parts = [f"{r.dataset} {r.fetched} fetched, {r.inserted} new, {r.updated} updated, "
                  f"{r.unchanged} unchanged, {r.quarantined} quarantined" for r in entries]
-        lines.append(f"{urn}: {mode} sync; " + "; ".join(parts))
+        lines[urn] = f"{urn}: {mode} sync; " + "; ".join(parts)
+    return [lines[urn] for urn in sorted(lines)]
+
+
+def _pending_lines(run_id: str) -> dict[str, str]:
+    """Manual schools whose changes the run held back, by URN."""
+    with get_engine().connect() as conn:
+        rows = conn.execute(select(change_sets.c.school_urn, change_sets.c.counts).where(
+            change_sets.c.run_id == run_id, change_sets.c.status == "pending")).all()
+    lines = {}
+    for urn, counts in rows:
+        pupils = json.loads(counts)["pupils"]
+        described = ", ".join(f"{n} {kind}" for kind, n in pupils.items() if n) or "item changes only"
+        lines[urn] = (f"{urn}: manual school, changes held as pending ({described}); "
+                      f"apply them with `mis-pipeline sync --school {urn}`")
     return lines

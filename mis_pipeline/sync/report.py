@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from .changes import CHANGE_KINDS
 from .runner import SchoolOutcome
 
 
@@ -31,9 +32,27 @@ def _totals(outcomes: list[SchoolOutcome], dataset: str) -> tuple[Counter, Count
 
 def changed(outcome: SchoolOutcome) -> bool:
     """Whether the school's sync changed anything held: rows written or removed, or records
-    quarantined. Re-reading what is already held (XoD's whole-item reads) changes nothing."""
-    return outcome.status == "synced" and (bool(outcome.withdrawn) or any(
-        c.inserted or c.updated or c.deleted or c.quarantined for c in outcome.counts.values()))
+    quarantined. Re-reading what is already held (XoD's whole-item reads) changes nothing, and
+    neither does a manual school's preview (its change set waits)."""
+    if outcome.status != "synced":
+        return False
+    if outcome.withdrawn:
+        return True
+    return outcome.change_set_status != "pending" and any(
+        c.inserted or c.updated or c.deleted or c.quarantined for c in outcome.counts.values())
+
+
+def change_set_metadata(outcomes: list[SchoolOutcome]) -> dict:
+    """Run totals of the change sets: schools applied or pending, pupils per kind of change."""
+    with_sets = [o for o in outcomes if o.change_set]
+    kinds: Counter = Counter()
+    for outcome in with_sets:
+        kinds.update(outcome.change_set["pupils"])
+    return {
+        "schools_applied": sum(1 for o in with_sets if o.change_set_status == "applied"),
+        "schools_pending": sum(1 for o in with_sets if o.change_set_status == "pending"),
+        **{f"pupils_{kind}": kinds[kind] for kind in CHANGE_KINDS},
+    }
 
 
 def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
@@ -42,6 +61,7 @@ def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
         "schools": len(outcomes),
         "schools_synced": statuses["synced"],
         "schools_failed": statuses["failed"] + statuses["refused"],
+        "schools_skipped": statuses["skipped"],
         "schools_not_authorised": statuses["not_authorised"],
         "full_syncs": sum(1 for o in outcomes if o.mode == "full"),
         "incremental_syncs": sum(1 for o in outcomes if o.mode == "incremental"),

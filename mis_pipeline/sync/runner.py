@@ -29,13 +29,15 @@ from .sources import DATASET_OF_SCOPE, ReadRequest
 @dataclass(frozen=True)
 class SchoolOutcome:
     urn: str
-    status: str  # synced | not_authorised | failed | refused
+    status: str  # synced | not_authorised | failed | refused | skipped (blocked, in an automated range)
     mode: str | None = None  # of the core record: full | incremental
     counts: dict[str, SyncCounts] = field(default_factory=dict)  # per dataset
     reason: str | None = None  # one line, no pupil values
     not_authorised: tuple[str, ...] = ()  # items the connector refused although granted
     empty_deltas: tuple[DatasetSync, ...] = ()  # written later, with the run's other empty deltas
     withdrawn: tuple[str, ...] = ()  # items removed because they left the school's scope
+    change_set: dict | None = None  # its counts; None when nothing changed
+    change_set_status: str | None = None  # applied | pending (a manual school's preview)
 
 
 def scoped_datasets(school: RegisteredSchool) -> tuple[str, ...]:
@@ -50,7 +52,8 @@ def withdrawn_datasets(held: set[str], scoped: tuple[str, ...]) -> tuple[str, ..
 
 
 def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredSchool, run_id: str | None,
-                today: date | None = None) -> SchoolOutcome:
+                today: date | None = None, apply: bool = True) -> SchoolOutcome:
+    """Sync one school; `apply=False` only computes its change set and holds it as pending."""
     datasets = scoped_datasets(school)
     if "pupils" not in datasets:
         return SchoolOutcome(school.urn, "not_authorised", reason=f"school {school.urn} has not granted the core record")
@@ -74,26 +77,31 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
                 syncs.append(keyed_sync(read, school.urn, started_at, vault.pseudonyms))
         empty = tuple(s for s in syncs if s.is_empty_delta)
         written = [s for s in syncs if not s.is_empty_delta]
-        counts = write_school(engine, vault, written, run_id, school.urn, withdrawn) if written or withdrawn else {}
+        result = (write_school(engine, vault, written, run_id, school.urn, withdrawn, apply=apply)
+                  if written or withdrawn else None)
     except NotAuthorisedError as error:
         return SchoolOutcome(school.urn, "not_authorised", reason=str(error))
     except (ConnectorError, KeyringError) as error:  # their messages carry no pupil value or key material
         return SchoolOutcome(school.urn, "failed", reason=str(error))
     except Exception as error:  # noqa: BLE001 - database errors can quote row values; keep the type only
         return SchoolOutcome(school.urn, "failed", reason=f"{type(error).__name__} while syncing school {school.urn}")
+    counts = dict(result.counts) if result else {}
     counts.update({s.dataset: SyncCounts(0, 0, 0, 0, 0) for s in empty})
     core_mode = next((s.mode for s in syncs if s.dataset == "pupils"), None)
     return SchoolOutcome(school.urn, "synced", mode=core_mode, counts=counts, not_authorised=tuple(refused),
-                         empty_deltas=empty, withdrawn=withdrawn)
+                         empty_deltas=empty, withdrawn=withdrawn, change_set=result.change_set if result else None,
+                         change_set_status=result.change_set_status if result else None)
 
 
 def sync_schools(engine: Engine, vault: Vault, sources: dict, schools: list[RegisteredSchool], run_id: str | None,
-                 max_workers: int = 4) -> list[SchoolOutcome]:
-    """Sync every school given, `max_workers` at a time, and report each school's outcome in order."""
+                 max_workers: int = 4, preview: frozenset[str] = frozenset()) -> list[SchoolOutcome]:
+    """Sync every school given, `max_workers` at a time, and report each school's outcome in order.
+    Schools in `preview` only get a pending change set."""
     if not schools:
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))),
                             thread_name_prefix="school-sync") as pool:
-        outcomes = list(pool.map(lambda school: sync_school(engine, vault, sources, school, run_id), schools))
+        outcomes = list(pool.map(lambda school: sync_school(engine, vault, sources, school, run_id,
+                                                            apply=school.urn not in preview), schools))
     advance_empty_deltas(engine, [s for o in outcomes for s in o.empty_deltas], run_id)
     return outcomes

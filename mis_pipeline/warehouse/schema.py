@@ -7,7 +7,10 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
-from data_contracts import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS, PUPILS, AUDIT_LOG, Contract, PiiClass
+from data_contracts import (
+    ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, AUDIT_LOG, CHANGE_SETS, PUPIL_CHANGES, PUPIL_DETAILS, PUPIL_GROUPS, PUPILS,
+    Contract, PiiClass,
+)
 
 metadata = MetaData()
 
@@ -25,6 +28,9 @@ schools = Table(
     Column("sync_mode", String(16), nullable=False, server_default="automatic"),
     Column("paused", Boolean, nullable=False, server_default="0"),
     Column("withheld_items", Text, nullable=False, server_default="[]"),  # JSON list the school withholds
+    Column("agreement_accepted_on", Date),  # the data sharing agreement (and its retention periods)
+    Column("agreement_version", String(32)),
+    Column("subscription_end", Date),  # collection stops after it, and the retention clock starts
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("connector", "connector_school_id", name="uq_schools_connector_id"),
@@ -143,13 +149,17 @@ def dataset_table(contract: Contract, *extra: Column) -> Table:
     )
 
 
-def _audit_table() -> Table:
-    columns = [Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable) for c in AUDIT_LOG.columns if c.name != "id"]
-    return Table("audit_log", metadata, Column("id", Integer, primary_key=True, autoincrement=True), *columns,
-                 Index("ix_audit_log_school", "school_urn", "occurred_at"))
+def _record_table(contract: Contract, *extra) -> Table:
+    """An operational table (audit, change sets) from its contract; an `id` key is a serial."""
+    columns = [Column("id", Integer, primary_key=True, autoincrement=True) if c.name == "id"
+               else Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable) for c in contract.columns]
+    return Table(contract.dataset, metadata, *columns, *extra)
 
 
-audit_log = _audit_table()  # built from its contract, like the datasets
+# built from their contracts, like the datasets
+audit_log = _record_table(AUDIT_LOG, Index("ix_audit_log_school", "school_urn", "occurred_at"))
+change_sets = _record_table(CHANGE_SETS, Index("ix_change_sets_school", "school_urn", "created_at"))
+pupil_changes = _record_table(PUPIL_CHANGES, Index("ix_pupil_changes_change_set", "change_set_id"))
 
 # removed at the connector: a retention trigger (the purge removes the named data on time)
 pupils = dataset_table(PUPILS, Column("deleted_at", DateTime(timezone=True)))

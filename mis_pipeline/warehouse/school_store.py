@@ -18,7 +18,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from data_contracts import CONTRACTS, PUPILS, Rejection
 from mis_pipeline.audit.log import record_audit
 from mis_pipeline.lib.crypto import Pseudonymiser
+from mis_pipeline.sync.changes import PupilChange
 
+from .change_store import change_set_counts, core_changes, is_empty, record_change_set, supersede_pending
 from .engine import is_postgres
 from .schema import DATASET_TABLES, pupils, quarantine, sync_log, sync_state
 from .sealing import seal_direct, seal_payload
@@ -68,19 +70,82 @@ class SyncCounts:
 EMPTY = SyncCounts(0, 0, 0, 0, 0)
 
 
+@dataclass(frozen=True)
+class SchoolWrite:
+    """What one school's write did: counts per dataset, and its change set's counts (None: no change)."""
+
+    counts: dict[str, SyncCounts]
+    change_set: dict | None = None
+    change_set_status: str | None = None  # applied | pending
+
+
+class _Preview(Exception):
+    """Raised inside a preview's transaction to roll it back, carrying what it would have done."""
+
+    def __init__(self, counts: dict[str, SyncCounts], changes: list[PupilChange]):
+        super().__init__("preview")
+        self.counts, self.changes = counts, changes
+
+
 def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None,
-                 school_urn: str | None = None, withdrawn: tuple[str, ...] = ()) -> dict[str, SyncCounts]:
-    """Commit every dataset of one school's sync together; returns the counts per dataset.
+                 school_urn: str | None = None, withdrawn: tuple[str, ...] = (), apply: bool = True) -> SchoolWrite:
+    """Commit every dataset of one school's sync together, with its change set.
 
     `withdrawn` names items that left the school's scope since they were last held: their rows,
-    quarantine entries and cursors go in the same transaction, with an audit entry, so the item's
-    return starts with a full read.
+    quarantine entries and cursors go, with an audit entry, so the item's return starts with a full
+    read. `apply=False` (a manual school) computes the change set by writing everything in a
+    transaction that is then rolled back, and keeps only the change set, as pending: the scoped
+    tables and cursors do not move, so the next delta still holds every change.
     """
+    urn = school_urn or syncs[0].school_urn
     now = datetime.now(timezone.utc)
+    if not apply:
+        return _preview(engine, vault, syncs, run_id, urn, withdrawn, now)
     with engine.begin() as conn:
         if withdrawn:
-            _remove_withdrawn(conn, school_urn or syncs[0].school_urn, withdrawn, run_id)
-        return {sync.dataset: _write_dataset(conn, vault, sync, run_id, now) for sync in syncs}
+            _remove_withdrawn(conn, urn, withdrawn, run_id)
+        counts, changes = _write_all(conn, vault, syncs, run_id, now)
+        summary = change_set_counts(changes, _item_counts(counts))
+        supersede_pending(conn, urn)
+        if is_empty(summary):
+            return SchoolWrite(counts)
+        record_change_set(conn, urn, run_id, now, "applied", changes, summary)
+        record_audit(conn, "change_set_applied", summary, actor="sync", school_urn=urn, run_id=run_id)
+    return SchoolWrite(counts, summary, "applied")
+
+
+def _preview(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None, urn: str,
+             withdrawn: tuple[str, ...], now: datetime) -> SchoolWrite:
+    if withdrawn:  # consent is not a data change: it is honoured now, manual or not
+        with engine.begin() as conn:
+            _remove_withdrawn(conn, urn, withdrawn, run_id)
+    try:
+        with engine.begin() as conn:
+            raise _Preview(*_write_all(conn, vault, syncs, run_id, now))
+    except _Preview as preview:
+        counts, changes = preview.counts, preview.changes
+    summary = change_set_counts(changes, _item_counts(counts))
+    if is_empty(summary):
+        return SchoolWrite(counts)
+    with engine.begin() as conn:
+        record_change_set(conn, urn, run_id, now, "pending", changes, summary)
+    return SchoolWrite(counts, summary, "pending")
+
+
+def _write_all(conn: Connection, vault: Vault, syncs: list[DatasetSync], run_id: str | None,
+               now: datetime) -> tuple[dict[str, SyncCounts], list[PupilChange]]:
+    counts, changes = {}, []
+    for sync in syncs:
+        if sync.dataset == "pupils":  # read what is held before it is overwritten
+            changes = core_changes(conn, vault, PLANS["pupils"], sync.school_urn, sync.mode == "full", sync.good,
+                                   sync.deleted_keys, sync.restored_keys)
+        counts[sync.dataset] = _write_dataset(conn, vault, sync, run_id, now)
+    return counts, changes
+
+
+def _item_counts(counts: dict[str, SyncCounts]) -> dict[str, dict[str, int]]:
+    return {dataset: {"inserted": c.inserted, "updated": c.updated, "deleted": c.deleted}
+            for dataset, c in counts.items() if dataset != "pupils"}
 
 
 def _remove_withdrawn(conn: Connection, school_urn: str, datasets: tuple[str, ...], run_id: str | None) -> None:

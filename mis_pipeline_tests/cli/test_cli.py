@@ -53,7 +53,7 @@ def test_plain_http_to_the_connector_is_refused_unless_loopback_is_allowed(cli_e
 
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
-def test_status_before_any_sync_says_how_to_start(cli_env):
-    result = run_cli("status", env=cli_env)
+def test_status_before_any_discovery_says_how_to_start(mis_env):
+    result = run_cli("status", env=os.environ.copy())
     assert result.returncode == 0
-    assert "run `mis-pipeline sync`" in result.stdout
+    assert "run `mis-pipeline schools discover`, then record each school's acceptance" in result.stdout

@@ -25,7 +25,7 @@ def vault_of(engine):
 
 
 def write_school_sync(engine, sync, run_id):
-    return write_school(engine, vault_of(engine), [sync], run_id)["pupils"]
+    return write_school(engine, vault_of(engine), [sync], run_id).counts["pupils"]
 
 
 def table_rows(engine, table, *columns):
@@ -99,7 +99,7 @@ def test_a_pupil_who_arrives_again_is_no_longer_deleted(engine):
 def test_a_deletion_reported_by_the_connector_marks_the_pupil(engine):
     write_school_sync(engine, sync_of([record(1), record(2)]), "run-1")
     deletion = DatasetSync("100001", "pupils", "incremental", "c", STARTED, 0, [], [], deleted_keys=frozenset({"key1"}))
-    assert write_school(engine, vault_of(engine), [deletion], "run-2")["pupils"].deleted == 1
+    assert write_school(engine, vault_of(engine), [deletion], "run-2").counts["pupils"].deleted == 1
     rows = dict(table_rows(engine, pupils, "pupil_key", "deleted_at"))
     assert rows["key1"] is not None and rows["key2"] is None
 
@@ -119,5 +119,5 @@ def test_a_full_read_keeps_dated_rows_it_received_again(engine):
                 source_updated_at=STARTED)
     attendance = DatasetSync("100001", "attendance_sessions", "full", "c", STARTED, 1, [mark], [])
     write_school(engine, vault_of(engine), [attendance], "run-1")
-    counts = write_school(engine, vault_of(engine), [attendance], "run-2")["attendance_sessions"]
+    counts = write_school(engine, vault_of(engine), [attendance], "run-2").counts["attendance_sessions"]
     assert (counts.unchanged, counts.deleted) == (1, 0)
