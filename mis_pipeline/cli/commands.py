@@ -217,3 +217,31 @@ def schools_discover(args) -> int:
 
     print(render_schools(school_listing(get_engine())))
     return 0
+
+
+def changes(args) -> int:
+    """A school's change sets: when, applied or pending, pupils per kind and the fields that moved."""
+    from collections import Counter
+
+    from mis_pipeline.lib.dates import iso_utc
+    from mis_pipeline.warehouse.change_store import read_change_sets
+    from mis_pipeline.warehouse.engine import get_engine
+
+    entries = []
+    for change_set in read_change_sets(get_engine(), args.urn):
+        fields = Counter(f for c in change_set["changes"] for f in c["fields"])
+        entries.append({"id": change_set["id"], "status": change_set["status"],
+                        "computed_at": iso_utc(change_set["created_at"]), "applied_at": iso_utc(change_set["applied_at"]),
+                        **change_set["counts"], "fields_changed": dict(sorted(fields.items()))})
+    if args.json:
+        print(json.dumps({"urn": args.urn, "change_sets": entries}))
+        return 0
+    if not entries:
+        print(f"school {args.urn}: no change sets yet")
+    for e in entries:
+        kinds = ", ".join(f"{n} {kind}" for kind, n in e["pupils"].items() if n) or "no pupil changes"
+        items = ", ".join(f"{d} +{c['inserted']}/~{c['updated']}/-{c['deleted']}" for d, c in e["items"].items())
+        fields = ", ".join(f"{f} x{n}" for f, n in e["fields_changed"].items())
+        print(f"#{e['id']} {e['status']:<10} {e['computed_at'][:19]}  {kinds}" + (f"; {items}" if items else "")
+              + (f"; fields: {fields}" if fields else ""))
+    return 0

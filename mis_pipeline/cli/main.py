@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from mis_pipeline.registry.scopes import WITHHOLDABLE
@@ -73,6 +74,11 @@ def _parser() -> argparse.ArgumentParser:
     key_status.add_argument("--json", action="store_true")
     key_status.set_defaults(handler=commands.keys_status)
 
+    change_sets = sub.add_parser("changes", help="a school's change sets: applied or pending, counts, fields changed")
+    change_sets.add_argument("urn")
+    change_sets.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    change_sets.set_defaults(handler=commands.changes)
+
     status = sub.add_parser("status", help="per school: counts held, quarantine, last sync, cursor")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")
     status.set_defaults(handler=commands.status)
@@ -85,6 +91,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mis-pipeline status | head` ends quietly
     args = _parser().parse_args(argv)
     try:
         return args.handler(args)

@@ -20,3 +20,10 @@ LONDON = ZoneInfo("Europe/London")
 def london_today(now: datetime | None = None) -> date:
     """Today in England: what a school's dates (subscription end, leaving dates) are measured in."""
     return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()
+
+
+def iso_utc(value: datetime | None) -> str | None:
+    """A stored timestamp as ISO 8601 in UTC (SQLite hands them back without their zone)."""
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()

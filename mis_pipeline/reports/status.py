@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
 
 from sqlalchemy import Engine, func, select
 
+from mis_pipeline.lib.dates import iso_utc
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.reports.schools import school_fields, state_label
 from mis_pipeline.warehouse.change_store import pending_change_sets
@@ -16,12 +16,6 @@ def _counts_by_school(engine: Engine, table, *where) -> dict[str, int]:
     with engine.connect() as conn:
         query = select(table.c.school_urn, func.count()).where(*where).group_by(table.c.school_urn)
         return dict(conn.execute(query).all())
-
-
-def _iso(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
 
 
 def school_status(engine: Engine) -> list[dict]:
@@ -39,7 +33,7 @@ def school_status(engine: Engine) -> list[dict]:
         sync = state.get(school.urn)
         entries.append({
             **school_fields(school),
-            "last_sync": _iso(sync.last_sync_at) if sync else None,
+            "last_sync": iso_utc(sync.last_sync_at) if sync else None,
             "cursor": sync.cursor if sync else None,
             "counts": {
                 "pupils": held.get(school.urn, 0),
@@ -58,7 +52,7 @@ def school_status(engine: Engine) -> list[dict]:
 def _pending(change_set: dict | None) -> dict | None:
     if change_set is None:
         return None
-    return {"id": change_set["id"], "computed_at": _iso(change_set["created_at"]), **change_set["counts"]}
+    return {"id": change_set["id"], "computed_at": iso_utc(change_set["created_at"]), **change_set["counts"]}
 
 
 def render_table(entries: list[dict]) -> str:

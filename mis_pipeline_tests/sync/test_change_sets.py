@@ -4,6 +4,7 @@ for a person to apply its pending change set."""
 
 from __future__ import annotations
 
+import json
 import pytest
 import sqlalchemy as sa
 
@@ -42,6 +43,10 @@ def test_after_the_source_moves_on_each_schools_change_set_equals_the_simulators
         cli(env, "sync")
         log = server.advance()  # now: after the first sync, as real changes would be
         cli(env, "sync")
+        urn, changes = next((u, c) for u, c in log.schools.items() if c.new and c.changed)
+        listed = json.loads(cli(env, "changes", urn, "--json").stdout)["change_sets"]
+    assert [c["status"] for c in listed] == ["applied", "applied"]
+    assert (listed[-1]["pupils"]["new"], listed[-1]["pupils"]["changed"]) == (len(changes.new), len(changes.changed))
     engine = get_engine(warehouse_url)
     checked = 0
     for urn, changes in log.schools.items():
@@ -77,8 +82,6 @@ def school_tables(url: str, urn: str) -> dict[str, list]:
 
 
 def status_of(env: dict, urn: str) -> dict:
-    import json
-
     return next(s for s in json.loads(cli(env, "status", "--json").stdout)["schools"] if s["urn"] == urn)
 
 
