@@ -29,6 +29,8 @@ setup(
         "urllib3>=2.2,<3",
         "python-dateutil>=2.9,<3",
         "cryptography>=43",
+        "reportlab>=4.2,<6",  # the audit report and subject access reports as PDF
+        "pyarrow>=15",  # Parquet files in partner shares
     ],
     extras_require={
         "dev": [
@@ -36,6 +38,7 @@ setup(
             "pytest>=8,<10",
             "pytest-timeout>=2.3",
             "hypothesis>=6.100",
+            "pypdf>=5,<8",  # tests read the PDFs back
         ],
     },
     entry_points={"console_scripts": ["mis-pipeline=mis_pipeline.cli.main:main"]},

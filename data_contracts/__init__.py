@@ -5,6 +5,8 @@ from .changes import CHANGE_KINDS, CHANGE_SET_STATUSES, CHANGE_SETS, PUPIL_CHANG
 from .datasets import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS
 from .model import Check, Column, Contract, PiiClass, Retention, Scope
 from .pupils import PUPILS
+from .retention import PURGE_RULES, RETENTION_SCHEDULE, UNNAMED_PUPILS
+from .shares import SHARE_LOG, SHARE_PUPILS
 from .validation import Rejection, pandera_schema, split_valid
 
 # The consent-scoped datasets a school's sync writes; the audit log's contract stands apart.
@@ -15,6 +17,6 @@ CONTRACTS = {
 
 __all__ = [
     "AUDIT_ACTIONS", "AUDIT_LOG", "ASSESSMENT_RESULTS", "CHANGE_KINDS", "CHANGE_SETS", "CHANGE_SET_STATUSES",
-    "PUPIL_CHANGES", "ATTENDANCE_SESSIONS", "CONTRACTS", "PUPILS", "PUPIL_DETAILS", "PUPIL_GROUPS", "Check", "Column", "Contract", "PiiClass", "Rejection", "Retention",
+    "PUPIL_CHANGES", "PURGE_RULES", "RETENTION_SCHEDULE", "SHARE_LOG", "SHARE_PUPILS", "UNNAMED_PUPILS", "ATTENDANCE_SESSIONS", "CONTRACTS", "PUPILS", "PUPIL_DETAILS", "PUPIL_GROUPS", "Check", "Column", "Contract", "PiiClass", "Rejection", "Retention",
     "Scope", "pandera_schema", "split_valid",
 ]

@@ -5,6 +5,9 @@ Used by the CLI: no daemon is needed, yet every run shows in the Dagster UI with
 
 from __future__ import annotations
 
+import os
+import socket
+
 import dagster as dg
 
 # Every event is stored on the instance (and shown in the UI); the terminal gets the CLI's own
@@ -18,11 +21,46 @@ def definitions() -> dg.Definitions:
     return defs
 
 
+# Runs this code executes in-process carry their host and process, so a later command can tell a
+# run whose process was killed (it stays STARTED for ever, holding its pool slot) from a live one.
+HOST_TAG, PID_TAG = "mis/host", "mis/pid"
+
+
 def run_job(instance: dg.DagsterInstance, job_name: str, run_config: dict | None = None,
             tags: dict | None = None) -> dg.ExecuteInProcessResult:
+    reap_dead_runs(instance)
     config = {**QUIET_CONSOLE, **(run_config or {})}
+    own = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     return definitions().resolve_job_def(job_name).execute_in_process(
-        instance=instance, run_config=config, tags=tags, raise_on_error=False)
+        instance=instance, run_config=config, tags={**(tags or {}), **own}, raise_on_error=False)
+
+
+def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed, and free the pool slots of, runs started on this host by a process that no
+    longer exists (e.g. killed with SIGKILL): they never end by themselves, and their slots would
+    otherwise block every later sync. Returns their run ids."""
+    host = socket.gethostname()
+    records = instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.STARTING], tags={HOST_TAG: host}))
+    reaped = []
+    for record in records:
+        run = record.dagster_run
+        pid = int(run.tags.get(PID_TAG, "0") or 0)
+        if pid and not _process_alive(pid):
+            instance.report_run_failed(run, message=f"its process ({pid} on {host}) ended without finishing the run")
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+            reaped.append(run.run_id)
+    return reaped
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process has the number now: not ours to judge
+    return True
 
 
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:

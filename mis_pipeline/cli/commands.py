@@ -191,7 +191,8 @@ def schools_set(args) -> int:
         withhold=args.withhold, allow=args.allow, sync_mode=args.mode,
         paused=True if args.pause else False if args.resume else None,
         agreement_accepted_on=_date_or_none(args.agreement_accepted, "--agreement-accepted"),
-        agreement_version=args.agreement_version, **subscription,
+        agreement_version=args.agreement_version, final_year_group=args.final_year_group,
+        share_off=args.no_share_with, share_on=args.share_with, **subscription,
     )
     if change.is_empty():
         raise CommandError("nothing to set: see `mis-pipeline schools set --help`")
@@ -244,4 +245,129 @@ def changes(args) -> int:
         fields = ", ".join(f"{f} x{n}" for f, n in e["fields_changed"].items())
         print(f"#{e['id']} {e['status']:<10} {e['computed_at'][:19]}  {kinds}" + (f"; {items}" if items else "")
               + (f"; fields: {fields}" if fields else ""))
+    return 0
+
+
+def purge(args) -> int:
+    """Run the retention job (schedule, 6-month purge, 5-year purge) as of a date; print what went."""
+    from mis_pipeline.retention.assets import PURGE_JOB
+    from mis_pipeline.runs import failure_reason, run_job
+
+    if args.as_of:
+        _date_or_none(args.as_of, "--as-of")
+    ops = ("retention_eligible_records", "named_data_purge", "unnamed_data_purge")
+    config = {"ops": {op: {"config": {"as_of": args.as_of or ""}} for op in ops}}
+    result = run_job(get_instance(), PURGE_JOB, config)
+    if not result.success:
+        raise CommandError(f"purge failed: {failure_reason(result)}")
+    metadata = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+                for e in (event for event in result.get_asset_materialization_events())}
+    named, unnamed = metadata["named_data_purge"], metadata["unnamed_data_purge"]
+    by_rule = ", ".join(f"{n} {rule}" for rule, n in named["by_rule"].value.items()) or "none due"
+    print(f"as of {named['as_of'].value}: un-named {named['pupils_un_named'].value} pupils ({by_rule}); "
+          f"deleted {unnamed['unnamed_records'].value} un-named records and {unnamed['change_sets'].value} change sets "
+          "older than 5 years")
+    checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
+    failed = [e.event_specific_data.check_name for e in checks if not e.event_specific_data.passed]
+    if failed:
+        raise CommandError(f"retention check failed: {', '.join(failed)}")
+    return 0
+
+
+def retention(args) -> int:
+    """The early warning: named data falling due within N days, per school and rule."""
+    from mis_pipeline.lib.dates import london_today
+    from mis_pipeline.retention.store import due_within, school_facts
+    from mis_pipeline.warehouse.engine import get_engine
+
+    engine = get_engine()
+    today = london_today()
+    entries = due_within(engine, today, args.within)
+    with engine.connect() as conn:
+        unknown = sorted(urn for urn, facts in school_facts(conn, today).items() if facts.final_year is None)
+    if args.json:
+        print(json.dumps({"as_of": today.isoformat(), "within_days": args.within, "due": entries,
+                          "schools_without_final_year_group": unknown}))
+        return 0
+    print(f"named data due by {date_after(today, args.within)} (within {args.within} days):")
+    for e in entries:
+        late = " OVERDUE" if e["overdue"] else ""
+        print(f"  {e['urn']}: {e['pupils']} pupils, rule {e['rule']}, first due {e['first_due']}{late}")
+    if not entries:
+        print("  nothing")
+    if unknown:
+        print(f"schools whose final year group is unknown (the key-stage rule cannot fire; set "
+              f"`schools set URN --final-year-group N`): {', '.join(unknown)}")
+    return 0
+
+
+def date_after(day, days: int):
+    from datetime import timedelta
+
+    return day + timedelta(days=days)
+
+
+def audit(args) -> int:
+    """The audit log, whole or for one school, as JSON, CSV or a PDF for the school's DPO."""
+    from mis_pipeline.audit.log import read_audit
+    from mis_pipeline.audit.report import as_csv, as_json, as_pdf
+    from mis_pipeline.registry.store import list_schools
+    from mis_pipeline.warehouse.engine import get_engine
+
+    engine = get_engine()
+    entries = read_audit(engine, school_urn=args.urn)
+    if args.format == "pdf":
+        if not args.out:
+            raise CommandError("--format pdf needs --out FILE")
+        names = {s.urn: s.name for s in list_schools(engine)}
+        title = f"Data processing record: {names.get(args.urn, 'school ' + args.urn)}" if args.urn else \
+            "Data processing record: all schools"
+        subtitle = f"URN {args.urn}" if args.urn else f"{len(names)} schools registered"
+        Path(args.out).write_bytes(as_pdf(entries, title, subtitle))
+        print(f"wrote {args.out} ({len(entries)} entries)")
+        return 0
+    text = as_json(entries) if args.format == "json" else as_csv(entries)
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"wrote {args.out} ({len(entries)} entries)")
+    else:
+        print(text, end="" if text.endswith("\n") else "\n")
+    return 0
+
+
+def share(args) -> int:
+    """Write partners' shares: every partner the registry implies, or those named."""
+    import sqlalchemy as sa
+
+    from mis_pipeline.runs import failure_reason, run_job
+    from mis_pipeline.shares.assets import PARTNERS, SHARE_JOB, refresh_partner_partitions
+    from mis_pipeline.shares.partners import Partner
+    from mis_pipeline.sync.batching import contiguous_ranges
+    from mis_pipeline.sync.launch import RANGE_END, RANGE_START
+    from mis_pipeline.warehouse.engine import get_engine
+    from mis_pipeline.warehouse.schema import share_log
+
+    for key in args.partner:
+        try:
+            Partner.parse(key)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    instance, engine = get_instance(), get_engine()
+    known = refresh_partner_partitions(instance, engine)
+    unknown = [key for key in args.partner if key not in known]
+    if unknown:
+        raise CommandError(f"no registered school has partner {unknown[0]} (with sharing on)")
+    targets = set(args.partner or known)
+    ordered = instance.get_dynamic_partitions(PARTNERS.name)
+    config = {"ops": {"partner_shares": {"config": {"out_dir": args.out or ""}}}}
+    for start, end in contiguous_ranges(ordered, targets, None):
+        result = run_job(instance, SHARE_JOB, config, tags={RANGE_START: start, RANGE_END: end})
+        if not result.success:
+            raise CommandError(f"share run {result.run_id} failed: {failure_reason(result)}")
+        with engine.connect() as conn:
+            for row in conn.execute(sa.select(share_log).where(share_log.c.run_id == result.run_id)
+                                    .order_by(share_log.c.partner)):
+                counts = json.loads(row.counts)
+                print(f"{row.partner}: {len(json.loads(row.schools))} schools, {counts['pupils']} pupils, "
+                      + ", ".join(f"{d} {n}" for d, n in counts.items() if d != "pupils"))
     return 0

@@ -10,6 +10,7 @@ from mis_pipeline.registry.scopes import WITHHOLDABLE
 from mis_pipeline.simulator.__main__ import add_serve_arguments
 
 from . import commands
+from .sar_command import add_sar_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -56,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     school_set.add_argument("--agreement-accepted", metavar="DATE",
                             help="the school accepted the data sharing agreement (and its retention periods) on DATE")
     school_set.add_argument("--agreement-version", metavar="V", help="which version of the agreement it accepted")
+    school_set.add_argument("--no-share-with", action="append", default=[], metavar="KIND",
+                            help="stop sharing with this partner kind: la, trust or diocese (repeatable)")
+    school_set.add_argument("--share-with", action="append", default=[], metavar="KIND",
+                            help="share with this partner kind again (the default for all three)")
+    school_set.add_argument("--final-year-group", type=int, metavar="N",
+                            help="the school's last NC year (e.g. 6, 11, 13), when GIAS's statutory ages do not give it")
     school_set.add_argument("--subscription-end", metavar="DATE",
                             help="the subscription ends on DATE (none: clear it); after it the school is not synced")
     school_set.set_defaults(handler=commands.schools_set)
@@ -78,6 +85,32 @@ def _parser() -> argparse.ArgumentParser:
     change_sets.add_argument("urn")
     change_sets.add_argument("--json", action="store_true", help="one JSON document on stdout")
     change_sets.set_defaults(handler=commands.changes)
+
+    purge = sub.add_parser("purge", help="the retention purges: named data 6 months after its trigger, un-named "
+                                         "records after 5 years (audited)")
+    purge.add_argument("--as-of", metavar="DATE", help="purge what is due by DATE (default today, England); "
+                                                       "production refuses a future date")
+    purge.set_defaults(handler=commands.purge)
+
+    retention = sub.add_parser("retention", help="early warning: named data falling due soon, per school and rule")
+    retention.add_argument("--within", type=int, default=30, metavar="DAYS")
+    retention.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    retention.set_defaults(handler=commands.retention)
+
+    audit = sub.add_parser("audit", help="the audit trail: received, shared, purged, settings, keys (no pupil named)")
+    audit.add_argument("urn", nargs="?", help="one school (default: every entry)")
+    audit.add_argument("--format", choices=("json", "csv", "pdf"), default="json")
+    audit.add_argument("--out", metavar="FILE", help="write to FILE (required for pdf)")
+    audit.set_defaults(handler=commands.audit)
+
+    share = sub.add_parser("share", help="write partners' shares: each school's data for its own LA, trust and diocese")
+    share.add_argument("--partner", action="append", default=[], metavar="KEY",
+                       help="la-<code>, trust-<UID> or diocese-<code> (repeatable); default: every partner")
+    share.add_argument("--out", metavar="DIR", help="folder for the shares, one sub-folder per partner "
+                                                   "(default MIS_HOME/shares)")
+    share.set_defaults(handler=commands.share)
+
+    add_sar_parser(sub)
 
     status = sub.add_parser("status", help="per school: counts held, quarantine, last sync, cursor")
     status.add_argument("--json", action="store_true", help="one JSON document on stdout")

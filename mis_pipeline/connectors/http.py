@@ -177,10 +177,12 @@ def get_json(session: requests.Session, url: str, params: dict[str, Any] | None 
             if not is_certificate_failure(exc):
                 raise ConnectorUnavailableError(f"TLS handshake failed for {describe(None, path, school_id)}",
                                                 path=path, school_id=school_id) from exc
+            # Without the chain: a run's failure reason is its innermost cause, and urllib3's
+            # is a paragraph of pool internals where this one line says what to do.
             raise CertificateVerificationError(
                 f"TLS certificate verification failed for {host_and_port(url)} ({describe(None, path, school_id)}): "
                 f"if this is a private CA, set REQUESTS_CA_BUNDLE to its PEM file", path=path,
-                school_id=school_id) from exc
+                school_id=school_id) from None
         except requests.exceptions.RequestException as exc:
             raise ConnectorUnavailableError(f"request failed after retries ({type(exc).__name__}) for "
                                             f"{describe(None, path, school_id)}", path=path,

@@ -239,19 +239,28 @@ def normalise_wonde_result(raw: dict, school_urn: str, mis_id_by_student_id: dic
     }
 
 
+def wonde_group_key(raw: dict) -> tuple[str, str] | None:
+    """The (group_type, group_code) a Wonde group's memberships are held under, or None for a
+    type we do not take. A group read with no members still has a key: its memberships are gone."""
+    group_type = _GROUP_TYPES.get(raw.get("type"))
+    if group_type is None:
+        return None
+    return group_type, raw.get("code") or raw.get("name")
+
+
 def normalise_wonde_group(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str]) -> list[dict]:
     """One group (fetched with `include=students`) → one `pupil_groups` membership per member.
     A group type outside year|registration|house|teaching (e.g. BOARDING) gives []; a group
     without its students include raises ValueError (no members would look like everyone left);
     an unknown member raises KeyError."""
-    group_type = _GROUP_TYPES.get(raw.get("type"))
-    if group_type is None:
+    key = wonde_group_key(raw)
+    if key is None:
         return []
     students = raw.get("students")
     if type(students) is not dict or type(students.get("data")) is not list:
         raise ValueError(f"Wonde group {raw.get('id')} has no included students")
     name = raw.get("name")
-    code = raw.get("code") or name  # the natural key needs a code; a code-less group keys on its name
+    group_type, code = key  # the natural key needs a code; a code-less group keys on its name
     updated_at = _fast_utc(raw["updated_at"])
     return [
         {

@@ -45,6 +45,12 @@ def _as_int(value: Any) -> int | None:
         return None
 
 
+def _is_loopback_listener(domain: str) -> bool:
+    """`127.0.0.1:8711`-like: a loopback host with an explicit port."""
+    match = re.fullmatch(r"(127\.0\.0\.1|localhost|\[::1\]):(\d{1,5})", domain)
+    return match is not None and 0 < int(match.group(2)) < 65536
+
+
 def format_updated_after(moment: datetime) -> str:
     """`YYYY-MM-DD HH:MM:SS` in UTC; a naive datetime is taken to be UTC already."""
     if moment.tzinfo is not None:
@@ -77,13 +83,20 @@ class WondeResource(ConfigurableResource):
     def school_base_url(self, school: dict) -> str:
         """The API base that serves `school` (connectors.md §1.2: "using the wrong domain for a
         school will return no data"): the configured URL unless the school's `region.domain`
-        names another host. A loopback simulator serves every region, so it is always kept."""
+        names another host, which must be under wonde.com (we send it our token).
+
+        Against a loopback simulator (configured URL on 127.0.0.1/localhost), a real regional
+        domain is kept on the simulator, and a loopback `host:port` domain (how the simulator
+        names a region it serves on a listener of its own) is followed with the configured scheme."""
         configured = self._base
         region = school.get("region")
         domain = str((region.get("domain") if isinstance(region, dict) else None) or "").strip().lower().rstrip(".")
-        host = (urlsplit(configured).hostname or "").lower()
-        if not domain or domain == host or host in LOOPBACK_HOSTS:
+        parts = urlsplit(configured)
+        host = (parts.hostname or "").lower()
+        if not domain or domain == host:
             return configured
+        if host in LOOPBACK_HOSTS:
+            return f"{parts.scheme}://{domain}/v1.0" if _is_loopback_listener(domain) else configured
         if not _WONDE_DOMAIN.match(domain):
             raise InsecureTransportError(f"school {school.get('id')}: refusing region domain outside wonde.com",
                                          school_id=school.get("id"))

@@ -63,6 +63,17 @@ def iter_attendance_pages(wonde: WondeResource, school_id: str, date_from: date,
     yield from _pages(wonde, school_id, "attendance/session", params, base_url)
 
 
+def iter_leaver_attendance_pages(wonde: WondeResource, school_id: str, date_from: date, date_to: date,
+                                 updated_after: datetime | None = None, *,
+                                 base_url: str | None = None) -> Iterator[list[dict]]:
+    """Leavers' session marks (`attendance-leavers/session`, connectors.md §1.3, SECONDARY), in
+    the same shape and with the same parameters as `iter_attendance_pages`: a pupil's marks move
+    there when they leave, so a full read of the school's attendance needs both."""
+    params = _params(wonde, updated_after, include="attendance_code",
+                     date_from=date_from.isoformat(), date_to=date_to.isoformat())
+    yield from _pages(wonde, school_id, "attendance-leavers/session", params, base_url)
+
+
 def iter_assessment(wonde: WondeResource, school_id: str, updated_after: datetime | None = None, *,
                     base_url: str | None = None) -> Iterator[AssessmentPage]:
     """Result pages with the names they refer to. Aspects and result sets are read in full once,

@@ -17,7 +17,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
+from urllib.parse import urlencode
 
 import orjson
 import requests
@@ -35,9 +36,12 @@ from mis_pipeline.connectors.http import (
     HOST_RATE_LIMITER,
     RETRY_AFTER_MAX_SECONDS,
     RETRY_STATUSES,
+    CertificateVerificationError,
     build_session,
     check_transport,
     get_json,
+    host_and_port,
+    is_certificate_failure,
 )
 
 SECRETS_ENV = "XPORTER_SCHOOL_SECRETS"
@@ -50,6 +54,8 @@ MAX_PAGES = 100_000  # a PageCount that keeps growing must not loop for ever
 # taken with the same parameters, and different ones yield spurious deletions (connectors.md §2.5).
 STUDENT_PARAMS = {"options": "includeLeavers"}  # leavers stay visible, so they are told apart from deletions
 GROUP_PARAMS = {"options": "includeStudentMembers"}
+# Leavers' marks too: they are still the school's pupils until the retention purge.
+ATTENDANCE_OPTIONS = "includeLeavers"
 _LOCAL_LOCK = threading.Lock()
 _IDENTIFIER = re.compile(r"^[A-Za-z_][\w.]{0,120}$")
 
@@ -66,6 +72,13 @@ class XodResponseError(InvalidResponseError):
 
 class XodChangesetError(XodResponseError):
     """A `changedRows` hash was refused (unknown or expired): start again from `*`."""
+
+
+def changes_key(endpoint: str, params: Mapping[str, str]) -> str:
+    """What identifies one `changedRows` chain: the endpoint and every parameter but the cursor.
+    A hash is only good for the exact call that produced it (connectors.md §2.5), so a caller
+    stores hashes under this key and starts again from `*` when its parameters change."""
+    return endpoint + "?" + urlencode(sorted((k, str(v)) for k, v in params.items() if k != "changedRows"))
 
 
 def _exception_type(body: dict) -> str:
@@ -113,6 +126,7 @@ class XodChangeset:
     dataset: str
     requested: str
     _pages: Iterator[dict] = field(repr=False)
+    key: str = ""  # `changes_key` of the call: store `next_cursor` under it
     _deleted: list[str] = field(default_factory=list, repr=False)
     _next: str | None = field(default=None, repr=False)
     _done: bool = field(default=False, repr=False)
@@ -229,11 +243,18 @@ class XodResource(ConfigurableResource):
         """Session marks (AM, then PM) for the inclusive date range; `-`/`#` pseudo-marks kept."""
         self._require_scope(estab, ("Attendance",), "AttendanceForDateRange")
         for session in ("AM", "PM"):
-            # Leavers' marks too: they are still the school's pupils until the retention purge.
-            params = {"DateFrom": date_from.isoformat(), "DateTo": date_to.isoformat(), "SessionType": session,
-                      "options": "includeLeavers"}
-            for body in self.iter_pages(estab, "AttendanceForDateRange", params):
+            for body in self.iter_pages(estab, "AttendanceForDateRange", _attendance_params(date_from, date_to, session)):
                 yield _dataset(body, "AttendMarks", estab)
+
+    def attendance_changes(self, estab: str, date_from: date, date_to: date, session: str,
+                           cursors: Mapping[str, str]) -> XodChangeset:
+        """One session's marks (AM or PM: separate calls, so separate changedRows chains) new or
+        changed since the hash `cursors` holds under this call's `changes_key` (none: all of them).
+        Keep the range fixed (a whole school year) so the chain lasts."""
+        self._require_scope(estab, ("Attendance",), "AttendanceForDateRange")
+        params = _attendance_params(date_from, date_to, session)
+        cursor = cursors.get(changes_key("AttendanceForDateRange", params))
+        return self.iter_changed(estab, "AttendanceForDateRange", params, cursor, dataset="AttendMarks")
 
     def assessment_structure(self, estab: str) -> tuple[dict[str, str], dict[str, str]]:
         """(aspect Id → name, result set Id → name)."""
@@ -249,13 +270,21 @@ class XodResource(ConfigurableResource):
         aspects, result_sets = self.assessment_structure(estab)
         if not aspects:
             return
-        params = {"Aspects": ",".join(sorted(aspects))}  # at least one filter is mandatory
-        for body in self.iter_pages(estab, "assessmentresults", params):
-            rows = _dataset(body, "AsmResults", estab)
-            for row in rows:
-                row.setdefault("AspectName", aspects.get(str(row.get("AspectId"))))
-                row.setdefault("ResultSetName", result_sets.get(str(row.get("ResultSetId"))))
-            yield rows
+        for body in self.iter_pages(estab, "assessmentresults", _results_params(aspects)):
+            yield _named_results(_dataset(body, "AsmResults", estab), aspects, result_sets)
+
+    def assessment_changes(self, estab: str, cursors: Mapping[str, str]) -> XodChangeset | None:
+        """Results new or changed since the hash `cursors` holds under this call's `changes_key`,
+        named as `iter_assessment_pages` names them; None when the school has no aspects. The
+        call lists every aspect, so a new aspect changes the key and starts a fresh chain."""
+        self._require_scope(estab, ("AssessmentResults",), "assessmentresults")
+        aspects, result_sets = self.assessment_structure(estab)
+        if not aspects:
+            return None
+        params = _results_params(aspects)
+        return self.iter_changed(estab, "assessmentresults", params,
+                                 cursors.get(changes_key("assessmentresults", params)), dataset="AsmResults",
+                                 annotate=lambda rows: _named_results(rows, aspects, result_sets))
 
     # -- generic reads ---------------------------------------------------------------------
     def iter_pages(self, estab: str, endpoint: str, params: dict[str, str] | None = None) -> Iterator[dict]:
@@ -286,15 +315,19 @@ class XodResource(ConfigurableResource):
                 raise InvalidResponseError(f"estab {estab}: {endpoint} pagination does not end", school_id=estab)
 
     def iter_changed(self, estab: str, endpoint: str, params: dict[str, str] | None, cursor: str | None, *,
-                     dataset: str) -> XodChangeset:
+                     dataset: str, annotate=None) -> XodChangeset:
         """A `changedRows` read of `endpoint`: `cursor` None or `*` = everything plus a first hash.
-        `params` must be identical on every call for the same cursor chain."""
+        `params` must be identical on every call for the same cursor chain. `annotate`, if given,
+        is applied to each page's `dataset` rows in place."""
         requested = cursor or "*"
         merged = {**(params or {}), "changedRows": requested}
 
         def pages() -> Iterator[dict]:
             try:
-                yield from self.iter_pages(estab, endpoint, merged)
+                for body in self.iter_pages(estab, endpoint, merged):
+                    if annotate is not None:
+                        annotate(body.get(dataset) or [])
+                    yield body
             except XodChangesetError:
                 raise
             except XodResponseError as exc:
@@ -303,7 +336,7 @@ class XodResource(ConfigurableResource):
                 raise XodChangesetError(f"estab {estab}: {endpoint} refused the changedRows cursor; "
                                         f"start again with a full read", school_id=estab, path=exc.path) from exc
 
-        return XodChangeset(estab, endpoint, dataset, requested, pages())
+        return XodChangeset(estab, endpoint, dataset, requested, pages(), key=changes_key(endpoint, merged))
 
     # -- plumbing --------------------------------------------------------------------------
     @property
@@ -422,7 +455,12 @@ class XodResource(ConfigurableResource):
             try:
                 HOST_RATE_LIMITER.wait(url, self.requests_per_second)
                 response = self._session().post(url, json=payload, timeout=self.timeout_seconds)
-            except requests.exceptions.RequestException:
+            except requests.exceptions.RequestException as exc:
+                if is_certificate_failure(exc):  # retrying cannot make an unproven host trustworthy
+                    raise CertificateVerificationError(
+                        f"TLS certificate verification failed for {host_and_port(url)} (token request for estab "
+                        f"{estab}): if this is a private CA, set REQUESTS_CA_BUNDLE to its PEM file",
+                        path=path, school_id=estab) from None
                 if attempt == attempts:
                     raise ConnectorUnavailableError(f"estab {estab}: token request failed after {attempts} attempts",
                                                     path=path, school_id=estab) from None
@@ -478,6 +516,22 @@ def _read_secrets(path: str) -> dict[str, str]:
     if not isinstance(loaded, dict):
         raise ConnectorAuthError("the XoD school secrets file is not a JSON object")
     return {str(key): str(value) for key, value in loaded.items()}
+
+
+def _attendance_params(date_from: date, date_to: date, session: str) -> dict[str, str]:
+    return {"DateFrom": date_from.isoformat(), "DateTo": date_to.isoformat(), "SessionType": session,
+            "options": ATTENDANCE_OPTIONS}
+
+
+def _results_params(aspects: Mapping[str, str]) -> dict[str, str]:
+    return {"Aspects": ",".join(sorted(aspects))}  # at least one filter is mandatory
+
+
+def _named_results(rows: list[dict], aspects: Mapping[str, str], result_sets: Mapping[str, str]) -> list[dict]:
+    for row in rows:
+        row.setdefault("AspectName", aspects.get(str(row.get("AspectId"))))
+        row.setdefault("ResultSetName", result_sets.get(str(row.get("ResultSetId"))))
+    return rows
 
 
 def _dataset(body: dict, name: str, estab: str) -> list[dict]:

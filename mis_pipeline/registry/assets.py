@@ -9,6 +9,7 @@ import dagster as dg
 from mis_pipeline.connectors.errors import ConnectorError, NotAuthorisedError
 from mis_pipeline.connectors.wonde import WondeResource
 from mis_pipeline.connectors.xod import SchoolPausedAtConnectorError, XodResource
+from mis_pipeline.shares.assets import refresh_partner_partitions
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .discovery import wonde_school_entry, xod_school_entry
@@ -100,6 +101,7 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod
     if new_keys:
         context.instance.add_dynamic_partitions(SCHOOLS.name, new_keys)
     context.log.info(f"{len(keyed)} approved schools; {len(new_keys)} new; {len(gone)} no longer listed")
+    partners = refresh_partner_partitions(context.instance, engine)
     return dg.MaterializeResult(metadata={
         "approved_schools": len(keyed),
         "new_partitions": len(new_keys),
@@ -107,6 +109,7 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod
         "wonde_without_urn": wonde_without_urn,
         "xod_schools": len(xod_entries),
         "xod_left_out": dg.MetadataValue.json(xod_left_out),
+        "partners": len(partners),
     })
 
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, select, update
 
 from mis_pipeline.audit.log import record_audit
 from mis_pipeline.lib.dates import london_today
+from mis_pipeline.shares.partners import SHARING_KINDS
 from mis_pipeline.warehouse.schema import schools
 
 from .scopes import withheld_after
@@ -38,11 +39,15 @@ class SettingsChange:
     agreement_accepted_on: date | None = None
     agreement_version: str | None = None
     subscription_end: object = _UNSET  # a date, None to clear it, or unset
+    final_year_group: int | None = None
+    share_off: list[str] = field(default_factory=list)  # partner kinds to stop sharing with
+    share_on: list[str] = field(default_factory=list)
 
     def is_empty(self) -> bool:
         return (not self.withhold and not self.allow and self.sync_mode is None and self.paused is None
                 and self.agreement_accepted_on is None and self.agreement_version is None
-                and self.subscription_end is _UNSET)
+                and self.subscription_end is _UNSET and self.final_year_group is None and not self.share_off
+                and not self.share_on)
 
 
 def _validate(change: SettingsChange, today: date) -> None:
@@ -54,6 +59,13 @@ def _validate(change: SettingsChange, today: date) -> None:
         raise SettingsError(f"unknown sync mode {change.sync_mode!r}: automatic or manual")
     if change.agreement_accepted_on is not None and change.agreement_accepted_on > today:
         raise SettingsError(f"the agreement cannot be accepted on a future date ({change.agreement_accepted_on})")
+    for kind in (*change.share_off, *change.share_on):
+        if kind not in SHARING_KINDS:
+            raise SettingsError(f"unknown partner kind {kind!r}: {', '.join(SHARING_KINDS)} (nobody else can receive data)")
+    if set(change.share_off) & set(change.share_on):
+        raise SettingsError("a partner kind cannot be switched both off and on in one change")
+    if change.final_year_group is not None and not 1 <= change.final_year_group <= 14:
+        raise SettingsError(f"a final year group is an NC year from 1 to 14 (got {change.final_year_group})")
     if change.agreement_version is not None and change.agreement_accepted_on is None:
         raise SettingsError("--agreement-version goes with --agreement-accepted DATE")
 
@@ -70,11 +82,16 @@ def _new_values(row, change: SettingsChange) -> dict:
         values["agreement_version"] = change.agreement_version
     if change.subscription_end is not _UNSET:
         values["subscription_end"] = change.subscription_end
+    if change.final_year_group is not None:
+        values["final_year_group"] = change.final_year_group
+    if change.share_off or change.share_on:
+        off = (set(json.loads(row.sharing_off)) | set(change.share_off)) - set(change.share_on)
+        values["sharing_off"] = json.dumps([kind for kind in SHARING_KINDS if kind in off])
     return values
 
 
 def _audit_value(name: str, value):
-    if name == "withheld_items":
+    if name in ("withheld_items", "sharing_off"):
         return json.loads(value)
     return value.isoformat() if isinstance(value, date) else value
 

@@ -43,6 +43,7 @@ class RegisteredSchool:
     agreement_accepted_on: date | None = None
     agreement_version: str | None = None
     subscription_end: date | None = None
+    sharing_off: tuple[str, ...] = ()  # partner kinds (la, trust, diocese) the school switched off
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -101,7 +102,7 @@ def list_schools(engine: Engine) -> list[RegisteredSchool]:
             granted_items=tuple(json.loads(row["granted_items"])), sync_mode=row["sync_mode"],
             paused=bool(row["paused"]), withheld_items=tuple(json.loads(row["withheld_items"])),
             agreement_accepted_on=row["agreement_accepted_on"], agreement_version=row["agreement_version"],
-            subscription_end=row["subscription_end"],
+            subscription_end=row["subscription_end"], sharing_off=tuple(json.loads(row["sharing_off"])),
         )
         for row in rows
     ]

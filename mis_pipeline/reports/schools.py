@@ -24,6 +24,7 @@ def school_fields(school: RegisteredSchool) -> dict:
         "agreement_version": school.agreement_version,
         "subscription_end": _iso_date(school.subscription_end),
         "blocked_by": school.blocker(),  # why it is not contacted now; None when it may be
+        "sharing_off": list(school.sharing_off),  # partner kinds the school does not share with
     }
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, func, select
 
-from mis_pipeline.lib.dates import iso_utc
+from mis_pipeline.lib.dates import iso_utc, london_today
+from mis_pipeline.retention.store import school_facts
 from mis_pipeline.registry.store import list_schools
 from mis_pipeline.reports.schools import school_fields, state_label
 from mis_pipeline.warehouse.change_store import pending_change_sets
@@ -26,6 +27,8 @@ def school_status(engine: Engine) -> list[dict]:
     quarantined = _counts_by_school(engine, quarantine)
     pending = pending_change_sets(engine)
     with engine.connect() as conn:
+        final_years = {urn: facts.final_year for urn, facts in school_facts(conn, london_today()).items()}
+    with engine.connect() as conn:
         state = {row.school_urn: row for row in conn.execute(
             select(sync_state).where(sync_state.c.dataset == "pupils"))}
     entries = []
@@ -45,6 +48,8 @@ def school_status(engine: Engine) -> list[dict]:
                 "pending_changes": sum(pending[school.urn]["counts"]["pupils"].values()) if school.urn in pending else 0,
             },
             "pending_change_set": _pending(pending.get(school.urn)),
+            # None: the key-stage retention rule cannot fire for this school (set --final-year-group)
+            "final_year_group": final_years.get(school.urn),
         })
     return entries
 
@@ -69,6 +74,9 @@ def render_table(entries: list[dict]) -> str:
         )
         if e["blocked_by"] and e["approval"] == "approved":
             lines.append(f"{'':<8}   not synced: {e['blocked_by']}")
+        if e["final_year_group"] is None:
+            lines.append(f"{'':<8}   final year group unknown: the key-stage retention rule cannot fire "
+                         f"(schools set {e['urn']} --final-year-group N)")
     if not entries:
         lines.append("(no schools registered yet: run `mis-pipeline schools discover`, then record each school's acceptance of the agreement with `mis-pipeline schools set URN --agreement-accepted DATE`)")
     return "\n".join(lines)

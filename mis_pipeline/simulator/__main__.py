@@ -25,6 +25,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default $MIS_HOME/simulator-tls/)")
     parser.add_argument("--gias-out", type=Path, default=None, metavar="PATH",
                         help="also write the GIAS extract (cp1252 CSV) here; prints GIAS_EXTRACT")
+    parser.add_argument("--bad-records", type=int, default=0, metavar="N",
+                        help="N pupils per school arrive with a defect, alternately a wrong UPN check letter "
+                        "and no date of birth (for quarantine tests)")
     parser.add_argument("--xod-secrets-out", type=Path, default=None, metavar="PATH",
                         help="also write the XoD school secrets JSON ({estab: secret}) here; "
                         "prints XPORTER_SCHOOL_SECRETS")
@@ -34,7 +37,8 @@ def serve_from_args(args: argparse.Namespace) -> None:
     server.serve(args.host, args.port, args.schools, args.pupils_per_school, args.seed, args.token,
                  fault_rate=args.fault_rate, retry_after_seconds=args.retry_after_seconds,
                  tls=args.tls or args.tls_dir is not None, tls_dir=args.tls_dir, gias_path=args.gias_out,
-                 xod_secrets_path=getattr(args, "xod_secrets_out", None))
+                 xod_secrets_path=getattr(args, "xod_secrets_out", None),
+                 bad_records=getattr(args, "bad_records", 0))
 
 
 def main(argv: list[str] | None = None) -> None:

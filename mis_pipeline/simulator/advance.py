@@ -33,7 +33,7 @@ from datetime import date, datetime, timedelta, timezone
 from mis_pipeline.lib.upn import is_temporary_upn, make_temporary_upn, make_upn
 from mis_pipeline.simulator import names
 from mis_pipeline.simulator.population import (
-    ACADEMIC_YEAR, Deletion, Population, Pupil, School, _Builder, birth_window, nc_year_number,
+    ACADEMIC_YEAR, Deletion, Population, Pupil, School, _Builder, birth_window, defect_of, nc_year_number,
 )
 
 KINDS = ("new", "changed", "left", "deleted", "restored", "upn_replaced")
@@ -131,8 +131,10 @@ class _Stepper:
         changes = SchoolChanges(urn=school.urn)
         pupils = list(school.pupils)
         # Pick distinct pupils first: UPN replacement, then surname change, leaver, deletion.
-        temporaries = [p for p in pupils if is_temporary_upn(p.upn)]
-        upn_pupil = self.pick(temporaries) if temporaries else self.pick(pupils)
+        # A bad record (`add_bad_records`) keeps its defect: replacing its UPN would hide one.
+        sound = [p for p in pupils if defect_of(p) is None]
+        temporaries = [p for p in sound if is_temporary_upn(p.upn)]
+        upn_pupil = self.pick(temporaries) if temporaries else self.pick(sound)
         rest = [p for p in pupils if p is not upn_pupil]
         surname_pupil, leaver, deleted = (rest[i] if i < len(rest) else None
                                           for i in _distinct(rng, len(rest), 3))

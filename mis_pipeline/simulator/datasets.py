@@ -7,6 +7,15 @@ adding, removing or restoring one pupil (`mis_pipeline.simulator.advance`) leave
 pupil's data and ids unchanged, and rebuilding a school's datasets after an `advance` is safe.
 A school's datasets are built on first use and cached by the APIs: a sync that only reads core
 records (the benchmark) never pays for four million attendance marks.
+
+Times follow what a delta must see. A pupil who arrives after the population was generated (a
+joiner, or a deleted pupil restored, by `advance`) brings their history then: every record of
+theirs is stamped no earlier than their record's `created_at`, so a delta asked for afterwards
+returns it. Generated pupils' records keep their own times. A group is stamped with its latest
+change of membership (a member arriving, leaving or deleted), so a group delta returns every
+group whose members changed; and a group outlives its last member, as a MIS group does, so the
+delta can say it is empty. Leavers keep their marks up to their leaving date (served
+apart, as Wonde's `attendance-leavers`) and their results.
 """
 
 from __future__ import annotations
@@ -14,6 +23,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+from typing import Iterable
+
+from mis_pipeline.simulator.population import POPULATION_CLOCK
 
 ATTENDANCE_START = date(2026, 9, 7)  # the first full week of the autumn term 2026/27
 ATTENDANCE_DAYS = 10  # school days of marks per pupil
@@ -104,6 +116,9 @@ class SchoolDatasets:
     # pupil Wonde id -> kind ("year", "registration", "house", "teaching") -> the pupil's group
     # (its first of a kind); leavers included, with their last groups.
     memberships: dict[str, dict[str, Group]] = field(default_factory=dict)
+    # Leavers' marks up to their leaving date: Wonde serves them at `attendance-leavers/session`,
+    # XoD with `includeLeavers`; never among the on-roll `attendance`.
+    leaver_attendance: list[AttendanceMark] = field(default_factory=list)
 
 
 def school_days(start: date, count: int) -> list[date]:
@@ -168,6 +183,17 @@ class _PupilDraw:
     rng: random.Random  # positioned after the details and memberships: marks, then results
 
 
+def arrival(pupil) -> datetime | None:
+    """When the pupil's record reached the MIS feed, if after the population was generated."""
+    return pupil.created_at if pupil.created_at >= POPULATION_CLOCK else None
+
+
+def _stamp(natural: datetime, pupil) -> datetime:
+    """A record's updated_at: its natural time, or the pupil's arrival if that is later."""
+    arrived = arrival(pupil)
+    return natural if arrived is None or arrived <= natural else arrived
+
+
 def _draw(seed: int, school, pupil, secondary: bool) -> _PupilDraw:
     rng = pupil_rng(seed, school, pupil)
     random_ = rng.random
@@ -177,7 +203,7 @@ def _draw(seed: int, school, pupil, secondary: bool) -> _PupilDraw:
         sen_status=rng.choices(_SEN[0], cum_weights=_SEN[1])[0], fsm_eligible=fsm,
         pupil_premium=fsm or random_() < 0.04, eal=language != "ENG", first_language=language,
         ethnicity=rng.choices(_ETHNICITIES[0], cum_weights=_ETHNICITIES[1])[0], in_care=random_() < 0.01,
-        updated_at=DATASETS_UPDATED_AT,
+        updated_at=_stamp(DATASETS_UPDATED_AT, pupil),
     )
     year = pupil.current_nc_year
     form = FORMS[int(random_() * len(FORMS))]
@@ -191,11 +217,39 @@ def _draw(seed: int, school, pupil, secondary: bool) -> _PupilDraw:
     return _PupilDraw(details, memberships, rng)
 
 
-def build_school_datasets(seed: int, school, attendance_days: int = ATTENDANCE_DAYS) -> SchoolDatasets:
+class _Groups:
+    """The school's groups by id, each stamped with its latest membership change."""
+
+    def __init__(self, school_id: str) -> None:
+        self.school_id = school_id
+        self.by_id: dict[str, Group] = {}
+
+    def touch(self, kind: str, code: str, name: str, when: datetime | None) -> Group:
+        """The group, created if new, its time moved to `when` (None: a generated member)."""
+        gid = group_id(self.school_id, kind, code)
+        group = self.by_id.get(gid)
+        if group is None:
+            group = self.by_id[gid] = Group(gid, code, name, kind)
+        if when is not None and when > group.updated_at:
+            group.updated_at = when
+        return group
+
+    def sorted(self) -> list[Group]:
+        return sorted(self.by_id.values(), key=lambda group: group.id)
+
+
+def datasets_for(population, school) -> SchoolDatasets:
+    """`build_school_datasets` for a school of `population`, its deletions included."""
+    return build_school_datasets(population.seed, school, deletions=population.deletions_for(school))
+
+
+def build_school_datasets(seed: int, school, attendance_days: int = ATTENDANCE_DAYS,
+                          deletions: Iterable = ()) -> SchoolDatasets:
     """Everything but the core records for one school, deterministic for (seed, school id) and,
-    per pupil, for the pupil's upi alone. Leavers (`school.leavers`) get details and
-    memberships (their last groups, for XoD's leaver rows) but no marks or results, and are not
-    counted as group members."""
+    per pupil, for the pupil's upi alone. Leavers (`school.leavers`) keep details, results and
+    marks up to their leaving date (in `leaver_attendance`) and their last groups in
+    `memberships` (for XoD's leaver rows), but are no group's members. `deletions` (the school's
+    `Deletion` rows) only move the times of the groups their pupils left."""
     secondary = school.phase_of_education != "PRIMARY"
     prefix = school.id[1:]
     aspects = [Aspect(f"AS{prefix}{n:06d}", name)
@@ -206,18 +260,16 @@ def build_school_datasets(seed: int, school, attendance_days: int = ATTENDANCE_D
     days = school_days(ATTENDANCE_START, attendance_days)
     details: dict[str, PupilDetails] = {}
     memberships: dict[str, dict[str, Group]] = {}
-    groups: dict[str, Group] = {}
+    groups = _Groups(school.id)
     marks: list[AttendanceMark] = []
+    leaver_marks: list[AttendanceMark] = []
     results: list[AssessmentResult] = []
     for pupil in school.pupils:
         draw = _draw(seed, school, pupil, secondary)
         details[pupil.id] = draw.details
         joined = memberships[pupil.id] = {}
         for kind, code, name in draw.memberships:
-            gid = group_id(school.id, kind, code)
-            group = groups.get(gid)
-            if group is None:
-                group = groups[gid] = Group(gid, code, name, kind)
+            group = groups.touch(kind, code, name, arrival(pupil))
             group.member_ids.append(pupil.id)
             joined.setdefault(kind, group)
         marks.extend(_attendance(draw.rng, prefix, pupil, days))
@@ -227,11 +279,18 @@ def build_school_datasets(seed: int, school, attendance_days: int = ATTENDANCE_D
         details[pupil.id] = draw.details
         joined = memberships[pupil.id] = {}
         for kind, code, name in draw.memberships:
-            gid = group_id(school.id, kind, code)
-            joined.setdefault(kind, groups.get(gid) or Group(gid, code, name, kind))
+            # A leaver's record last changed when they left (`advance` stamps it so).
+            joined.setdefault(kind, groups.touch(kind, code, name, pupil.updated_at))
+        # Marks before results, as on roll: the pupil's RNG then draws the same results.
+        leaver_marks.extend(mark for mark in _attendance(draw.rng, prefix, pupil, days)
+                            if mark.date <= pupil.leaving_date)
+        results.extend(_results(draw.rng, prefix, pupil, aspects, result_sets, grades, result_dates))
+    for deletion in deletions:
+        for kind, code, name in _draw(seed, school, deletion.pupil, secondary).memberships:
+            groups.touch(kind, code, name, deletion.deleted_at)
     return SchoolDatasets(
         details=details, attendance=marks, aspects=aspects, result_sets=result_sets, results=results,
-        groups=sorted(groups.values(), key=lambda group: group.id), memberships=memberships,
+        groups=groups.sorted(), memberships=memberships, leaver_attendance=leaver_marks,
     )
 
 
@@ -239,7 +298,7 @@ def _attendance(rng: random.Random, prefix: str, pupil, days: list[date]) -> lis
     codes = rng.choices(_CODES[0], cum_weights=_CODES[1], k=2 * len(days))
     marks = []
     for d, day in enumerate(days):
-        updated_at = datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=17)
+        updated_at = _stamp(datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=17), pupil)
         for s, session in enumerate(("AM", "PM")):
             code = codes[2 * d + s]
             marks.append(AttendanceMark(
@@ -254,7 +313,8 @@ def _results(rng: random.Random, prefix: str, pupil, aspects, result_sets, grade
     results = []
     for r, result_set in enumerate(result_sets):
         result_date = dates[result_set.name]
-        updated_at = datetime.combine(result_date, datetime.min.time(), timezone.utc) + timedelta(hours=18)
+        updated_at = _stamp(datetime.combine(result_date, datetime.min.time(), timezone.utc) + timedelta(hours=18),
+                            pupil)
         for a, aspect in enumerate(aspects):
             options = grades[aspect.name]
             results.append(AssessmentResult(

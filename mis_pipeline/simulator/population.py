@@ -12,7 +12,7 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from mis_pipeline.lib.upn import CHECK_ALPHABET, make_temporary_upn, make_upn
+from mis_pipeline.lib.upn import CHECK_ALPHABET, is_valid_upn, make_temporary_upn, make_upn
 from mis_pipeline.simulator import names
 
 ACADEMIC_YEAR = 2026  # the simulated "now" is autumn term 2026/27
@@ -43,6 +43,17 @@ TRUSTS = (("2044", "Northern Lights Academy Trust"), ("16324", "St Bede’s Cath
           ("4712", "Riverside Learning Partnership"), ("10985", "Castleton Multi Academy Trust"))
 DIOCESES = (("CE23", "Diocese of London"), ("CE18", "Diocese of Leicester"),
             ("RC21", "Archdiocese of Westminster"), ("RC05", "Archdiocese of Birmingham"))
+# Wonde regions and their API domains (connectors.md §1.2). Every generated school is in GBR; a
+# test moves one elsewhere (`SimulatorServer(regional_schools=...)`), since a school served from
+# the wrong domain returns no data.
+REGION_DOMAINS = {"GBR": "api.wonde.com", "AUS": "api-ap-southeast-2.wonde.com",
+                  "ZAF": "api-af-south-1.wonde.com", "USA": "api-us-west-2.wonde.com"}
+HOME_REGION = "GBR"
+# Defects `bad_records` gives pupils, alternately, for the quarantine tests: values each
+# connector serves identically, which the pupils contract must reject.
+WRONG_UPN_CHECK_LETTER = "wrong_upn_check_letter"
+MISSING_DATE_OF_BIRTH = "missing_date_of_birth"
+DEFECTS = (WRONG_UPN_CHECK_LETTER, MISSING_DATE_OF_BIRTH)
 
 
 @dataclass(slots=True)
@@ -56,7 +67,7 @@ class Pupil:
     surname: str
     middle_names: str | None
     gender: str  # "MALE" | "FEMALE", as Wonde spells it
-    date_of_birth: date
+    date_of_birth: date | None  # None only for a `MISSING_DATE_OF_BIRTH` bad record
     current_nc_year: str
     upn: str
     former_upn: str | None
@@ -92,6 +103,8 @@ class School:
     # Pupils who have left: no longer in `pupils`, kept with `leaving_date` set. Served as
     # leavers (Wonde `students-leaver`, XoD `includeLeavers`). Empty until `advance` runs.
     leavers: list[Pupil] = field(default_factory=list)
+    # The Wonde region whose domain serves the school's data (`REGION_DOMAINS`).
+    region: str = HOME_REGION
 
     @property
     def approved(self) -> bool:
@@ -142,6 +155,22 @@ class Population:
 
     def school_by_id(self, school_id: str) -> School | None:
         return next((school for school in self.schools if school.id == school_id), None)
+
+    def bad_records(self, school: School) -> dict[str, str]:
+        """The school's served pupils (on roll and leavers) that carry a defect, as
+        {mis_id: WRONG_UPN_CHECK_LETTER | MISSING_DATE_OF_BIRTH}. Read from the records as they
+        are now, so it stays exact after `advance` (which may, say, replace a bad UPN)."""
+        return {pupil.mis_id: defect for pupil in school.pupils + school.leavers
+                if (defect := defect_of(pupil)) is not None}
+
+
+def defect_of(pupil: Pupil) -> str | None:
+    """Which `DEFECTS` a pupil record has, if any (a temporary UPN with a right letter is fine)."""
+    if pupil.date_of_birth is None:
+        return MISSING_DATE_OF_BIRTH
+    if not is_valid_upn(pupil.upn):
+        return WRONG_UPN_CHECK_LETTER
+    return None
 
 
 def approval_for(index: int) -> str:
@@ -319,8 +348,9 @@ class _Builder:
         return [self.pupil(school, k, mis_base, serials) for k in range(count)]
 
 
-def build_population(seed: int, schools: int, pupils_per_school: int) -> Population:
-    """`schools` schools of `pupils_per_school` pupils each; identical output for an identical seed."""
+def build_population(seed: int, schools: int, pupils_per_school: int, bad_records: int = 0) -> Population:
+    """`schools` schools of `pupils_per_school` pupils each; identical output for an identical seed.
+    `bad_records`: that many pupils per school get a defect (`add_bad_records`)."""
     builder = _Builder(seed)
     built = []
     # Hundreds of thousands of new objects trigger repeated cyclic-GC passes that find nothing.
@@ -334,4 +364,29 @@ def build_population(seed: int, schools: int, pupils_per_school: int) -> Populat
     finally:
         if gc_was_enabled:
             gc.enable()
-    return Population(seed=seed, schools=built)
+    population = Population(seed=seed, schools=built)
+    add_bad_records(population, bad_records)
+    return population
+
+
+def add_bad_records(population: Population, per_school: int) -> None:
+    """Give `per_school` pupils of every school a defect, alternately a wrong UPN check letter
+    and no date of birth (`Population.bad_records` lists them). The pupils are drawn from an RNG
+    of their own per school, so every other seeded value stays as it was and a seed always
+    spoils the same pupils."""
+    if per_school < 0:
+        raise ValueError("bad_records cannot be negative")
+    for school in population.schools:
+        rng = random.Random(f"{population.seed}:bad-records:{school.id}")
+        chosen = rng.sample(range(len(school.pupils)), min(per_school, len(school.pupils)))
+        for n, index in enumerate(sorted(chosen)):
+            pupil = school.pupils[index]
+            if DEFECTS[n % 2] == WRONG_UPN_CHECK_LETTER:
+                pupil.upn = _wrong_check_letter(pupil.upn)
+            else:
+                pupil.date_of_birth = None
+
+
+def _wrong_check_letter(upn: str) -> str:
+    """The UPN with the next letter of the check alphabet in place of the right one."""
+    return CHECK_ALPHABET[(CHECK_ALPHABET.index(upn[0]) + 1) % len(CHECK_ALPHABET)] + upn[1:]

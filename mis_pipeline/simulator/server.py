@@ -7,6 +7,8 @@ with a JSON body). `POST /_sim/advance` moves the population forward
 (`SimulatorServer.handle_advance`). HTTP/1.1 with keep-alive and an exact Content-Length on every
 response, so clients reuse connections the way they would against the real service.
 Optionally HTTPS (`tls_dir`), with a private CA the client trusts via REQUESTS_CA_BUNDLE.
+Optionally Wonde regions (`regional_schools`): each region gets a listener of its own on another
+loopback port, standing in for its regional domain (connectors.md §1.2).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from mis_pipeline.simulator.advance import advance as advance_population
 from mis_pipeline.simulator.faults import SLOW_SECONDS, Fault, FaultQueue, RandomFaults
 from mis_pipeline.simulator.gias import PATH as GIAS_PATH
 from mis_pipeline.simulator.gias import GiasDownload, write_gias_extract
-from mis_pipeline.simulator.population import Population, build_population
+from mis_pipeline.simulator.population import HOME_REGION, REGION_DOMAINS, Population, build_population
 from mis_pipeline.simulator.tls import default_tls_dir, prepare_tls_files, server_context
 from mis_pipeline.simulator.wonde_api import PREFIX as WONDE_PREFIX
 from mis_pipeline.simulator.wonde_api import Page, WondeApi, error
@@ -47,6 +49,7 @@ class RequestRecord:
     path: str
     query: dict[str, list[str]]
     status: int  # 0 when a fault closed the connection without a status line
+    host: str = ""  # the Host header: which listener (home or regional) was asked
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -73,8 +76,9 @@ class _Handler(BaseHTTPRequestHandler):
         split = urlsplit(self.path)
         owner = self.server.owner
         fault = owner.next_fault()
+        host = self.headers.get("Host") or ""
         if fault is not None and fault.kind == "drop":
-            owner.record(self.command, split, 0)
+            owner.record(self.command, split, 0, host)
             self.close_connection = True
             return
         if fault is not None and fault.kind == "slow":
@@ -82,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, body = owner.respond(self.command, self.headers, split, body=body)
         if fault is not None:
             status, headers, body = _apply_fault(fault, status, headers, body)
-        owner.record(self.command, split, status)
+        owner.record(self.command, split, status, host)
         self._write(status, headers, body, truncate=fault is not None and fault.kind == "truncate")
 
     def _read_request_body(self) -> bytes:
@@ -142,7 +146,13 @@ class _Server(ThreadingHTTPServer):
         if self.tls_context is None:
             super().finish_request(request, client_address)
             return
-        with self.tls_context.wrap_socket(request, server_side=True) as secured:
+        try:
+            secured = self.tls_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, ConnectionError):
+            # Counted so a test can tell one refused handshake from a client retrying in a loop.
+            self.owner.count_tls_failure()
+            raise
+        with secured:
             super().finish_request(secured, client_address)
 
     def handle_error(self, request, client_address) -> None:
@@ -162,6 +172,8 @@ class _HttpsPage(Page):
 
 
 class _HttpsWondeApi(WondeApi):
+    scheme = "https"
+
     def paginate(self, host: str, path: str, params, total: int) -> Page:
         return _HttpsPage.of(host, path, params, total)
 
@@ -171,13 +183,23 @@ class SimulatorServer:
 
     def __init__(self, population: Population, host: str = DEFAULT_HOST, port: int = 0, token: str = DEFAULT_TOKEN,
                  *, fault_rate: float = 0.0, seed: int | None = None, retry_after_seconds: int = 1,
-                 tls_dir: Path | None = None, serve_all_schools_on_both: bool = False):
+                 tls_dir: Path | None = None, serve_all_schools_on_both: bool = False,
+                 regional_schools: dict[str, str] | None = None):
         """`fault_rate`: share of requests that get a random transient fault (deterministic for
         `seed`, default the population's). `retry_after_seconds`: the Retry-After those 429/503
         faults carry. `tls_dir`: serve HTTPS with a CA and certificate kept in that folder.
         `serve_all_schools_on_both`: Wonde and XoD each serve every school, not only those on
-        their connector (tests comparing both connectors on one school)."""
+        their connector (tests comparing both connectors on one school). `regional_schools`:
+        {Wonde school id: region code ("AUS", "ZAF", "USA")} moves those schools to that region,
+        served by a listener of its own (`region_url`); the school object names it as the domain."""
         self.population = population
+        for school_id, region in (regional_schools or {}).items():
+            if region not in REGION_DOMAINS:
+                raise ValueError(f"unknown Wonde region {region!r}")
+            school = population.school_by_id(school_id)
+            if school is None:
+                raise ValueError(f"no school {school_id} in the population")
+            school.region = region
         self.token = token
         self.tls_files = prepare_tls_files(Path(tls_dir)) if tls_dir is not None else None
         self.wonde = (_HttpsWondeApi if self.tls_files else WondeApi)(
@@ -193,29 +215,49 @@ class SimulatorServer:
         self.random_faults = RandomFaults(fault_rate, population.seed if seed is None else seed, retry_after_seconds)
         self._log: list[RequestRecord] = []
         self._log_lock = threading.Lock()
-        self._httpd = _Server((host, port), _Handler)
-        self._httpd.owner = self
-        if self.tls_files:
-            self._httpd.tls_context = server_context(self.tls_files)
-        self._thread: threading.Thread | None = None
+        self._tls_failures = 0
+        self._httpd = self._listener(host, port)
+        # One more loopback listener per region other than home: its host:port is the region's domain.
+        regions = sorted({school.region for school in population.schools} - {HOME_REGION})
+        self._regional = {region: self._listener(host, 0) for region in regions}
+        self.wonde.regional_hosts = {f"{self.host}:{server.server_address[1]}": region
+                                     for region, server in self._regional.items()}
+        self._threads: list[threading.Thread] = []
         self._advance_lock = threading.Lock()
+
+    def _listener(self, host: str, port: int) -> _Server:
+        server = _Server((host, port), _Handler)
+        server.owner = self
+        if self.tls_files:
+            server.tls_context = server_context(self.tls_files)
+        return server
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> "SimulatorServer":
-        """Serve in a background thread. Idempotent: `with SimulatorServer(...).start()` must not
-        start a second serve loop, which `stop()` could never join."""
-        if self._thread is not None:
+        """Serve in background threads (one per listener). Idempotent: `with
+        SimulatorServer(...).start()` must not start a second serve loop, which `stop()` could
+        never join."""
+        if self._threads:
             return self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mis-simulator", daemon=True)
-        self._thread.start()
+        for server in self._listeners:
+            thread = threading.Thread(target=server.serve_forever, name="mis-simulator", daemon=True)
+            thread.start()
+            self._threads.append(thread)
         return self
 
     def stop(self) -> None:
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
-        self._httpd.server_close()
+        if self._threads:
+            for server in self._listeners:
+                server.shutdown()
+            for thread in self._threads:
+                thread.join()
+            self._threads = []
+        for server in self._listeners:
+            server.server_close()
+
+    @property
+    def _listeners(self) -> list[_Server]:
+        return [self._httpd, *self._regional.values()]
 
     def __enter__(self) -> "SimulatorServer":
         return self.start()
@@ -238,6 +280,20 @@ class SimulatorServer:
     @property
     def wonde_url(self) -> str:
         return f"{self.scheme}://{self.host}:{self.port}/v1.0"
+
+    def region_url(self, region: str) -> str:
+        """The Wonde base (…/v1.0) of `region`'s own listener (`regional_schools`)."""
+        return f"{self.scheme}://{self.host}:{self._regional[region].server_address[1]}/v1.0"
+
+    @property
+    def tls_handshake_failures(self) -> int:
+        """TLS handshakes that failed (e.g. a client that does not trust the CA), over all listeners."""
+        with self._log_lock:
+            return self._tls_failures
+
+    def count_tls_failure(self) -> None:
+        with self._log_lock:
+            self._tls_failures += 1
 
     @property
     def xod_url(self) -> str:
@@ -331,8 +387,8 @@ class SimulatorServer:
         queued = self.faults.pop()
         return queued if queued is not None else self.random_faults.draw()
 
-    def record(self, method: str, split, status: int) -> None:
-        entry = RequestRecord(method, split.path, parse_qs(split.query, keep_blank_values=True), status)
+    def record(self, method: str, split, status: int, host: str = "") -> None:
+        entry = RequestRecord(method, split.path, parse_qs(split.query, keep_blank_values=True), status, host)
         with self._log_lock:
             self._log.append(entry)
 
@@ -352,15 +408,16 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEF
           pupils_per_school: int = DEFAULT_PUPILS, seed: int = DEFAULT_SEED, token: str = DEFAULT_TOKEN,
           *, fault_rate: float = 0.0, retry_after_seconds: int = 1, tls: bool = False,
           tls_dir: Path | None = None, gias_path: Path | None = None,
-          xod_secrets_path: Path | None = None) -> None:
+          xod_secrets_path: Path | None = None, bad_records: int = 0) -> None:
     """Build a population, serve it, print the settings a client needs (`NAME=value` lines,
     WONDE_API_URL and WONDE_API_TOKEN first, then XPORTER_API_URL and XPORTER_RELYING_PARTY),
     block until SIGTERM/SIGINT.
 
     `tls` serves HTTPS with a CA under `tls_dir` (default `$MIS_HOME/simulator-tls/`);
     `gias_path` also writes the GIAS extract there; `xod_secrets_path` writes the XoD school
-    secrets file (`write_xod_secrets`) there and prints XPORTER_SCHOOL_SECRETS."""
-    population = build_population(seed, schools, pupils_per_school)
+    secrets file (`write_xod_secrets`) there and prints XPORTER_SCHOOL_SECRETS. `bad_records`
+    pupils per school arrive with a defect (`population.add_bad_records`)."""
+    population = build_population(seed, schools, pupils_per_school, bad_records=bad_records)
     if tls and tls_dir is None:
         tls_dir = default_tls_dir()
     server = SimulatorServer(population, host=host, port=port, token=token, fault_rate=fault_rate, seed=seed,

@@ -15,9 +15,9 @@ from datetime import date, datetime, timezone
 from urllib.parse import parse_qsl, urlencode
 
 from mis_pipeline.simulator.datasets import (
-    DATASETS_UPDATED_AT, AssessmentResult, AttendanceMark, Group, PupilDetails, SchoolDatasets, build_school_datasets,
+    DATASETS_UPDATED_AT, AssessmentResult, AttendanceMark, Group, PupilDetails, SchoolDatasets, datasets_for,
 )
-from mis_pipeline.simulator.population import Deletion, Population, Pupil, School
+from mis_pipeline.simulator.population import HOME_REGION, REGION_DOMAINS, Deletion, Population, Pupil, School
 
 PREFIX = "/v1.0/"
 DEFAULT_PER_PAGE = 50
@@ -38,6 +38,8 @@ PERMISSION_NAMES = {
 # endpoint instead: without it `extended_details` is silently left out of the records.
 DATASET_PERMISSIONS = {
     ("attendance", "session"): "attendance.read",
+    # Leavers' session marks have their own endpoint (connectors.md §1.3, SECONDARY).
+    ("attendance-leavers", "session"): "attendance.read",
     ("assessment", "aspects"): "assessment.read",
     ("assessment", "resultsets"): "assessment.read",
     ("assessment", "results"): "assessment.read",
@@ -117,7 +119,12 @@ def parse_filter_time(text: str) -> datetime:
     return datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=timezone.utc)
 
 
-def render_school(school: School) -> dict:
+def render_school(school: School, domain: str | None = None, scheme: str = "https") -> dict:
+    """The school object. `region.domain` is the host that serves the school's data: the real
+    regional domain, unless the simulator serves the region itself (`domain`, a loopback
+    host:port, since the real names cannot be served from loopback)."""
+    if domain is None:
+        domain, scheme = REGION_DOMAINS[school.region], "https"
     return {
         "id": school.id,
         "name": school.name,
@@ -133,8 +140,8 @@ def render_school(school: School) -> dict:
             "address_country": {"code": "GBR", "name": "England"},
         },
         "region": {
-            "code": "GBR", "domain": "api.wonde.com",
-            "school_url": f"https://api.wonde.com/v1.0/schools/{school.id}",
+            "code": school.region, "domain": domain,
+            "school_url": f"{scheme}://{domain}/v1.0/schools/{school.id}",
             "identifiers": {"la_code": school.la_code, "establishment_number": school.establishment_number,
                             "urn": int(school.urn)},
         },
@@ -239,7 +246,15 @@ class WondeApi:
     Only schools whose `connector` is "wonde" are this app's: the school lists show only them,
     and any `schools/{id}/...` request for another school is a 403, as for a school that never
     approved the app. `serve_all_schools` lifts that, for tests comparing both connectors on one
-    school."""
+    school.
+
+    Regions (connectors.md §1.2): a request's region is the one whose host it was addressed to
+    (`regional_hosts`, host:port -> region code, filled by the server for each regional listener;
+    any other host is the home region, api.wonde.com). A school's data asked of another region's
+    host is "no data": an empty list. School objects, listings and permissions answer on every
+    host (a guess), so a client can learn the domain from any of them."""
+
+    scheme = "http"  # of the links it writes; the HTTPS server uses a subclass
 
     def __init__(self, population: Population, token: str, *, serve_all_schools: bool = False) -> None:
         self.population = population
@@ -256,6 +271,16 @@ class WondeApi:
         # Host for absolute `next`/`previous` links; None means the request's Host header.
         # Set it when the simulator sits behind a proxy (tests use it to fake a foreign host).
         self.public_host: str | None = None
+        self.regional_hosts: dict[str, str] = {}  # host:port -> region code
+
+    def region_domain(self, school: School) -> str | None:
+        """The loopback host:port this simulator serves the school's region on, if it does."""
+        if school.region == HOME_REGION:
+            return None
+        return next((host for host, region in self.regional_hosts.items() if region == school.region), None)
+
+    def render_school(self, school: School) -> dict:
+        return render_school(school, self.region_domain(school), self.scheme)
 
     def invalidate_cache(self) -> None:
         """Call after mutating the population, so changed pupils are re-rendered."""
@@ -272,7 +297,7 @@ class WondeApi:
         with self._datasets_lock:
             built = self._datasets.get(school.id)
             if built is None:
-                built = self._datasets[school.id] = build_school_datasets(self.population.seed, school)
+                built = self._datasets[school.id] = datasets_for(self.population, school)
             return built
 
     def authorised(self, authorization: str | None) -> bool:
@@ -294,15 +319,16 @@ class WondeApi:
             return error(401, "Unauthenticated.")
         if method != "GET":
             return error(405, "Method Not Allowed")
+        region = self.regional_hosts.get(host, HOME_REGION)  # where the request was sent
         host = self.public_host or host
         params = parse_qsl(query, keep_blank_values=True)
-        key = (host, path, tuple(sorted(params)))
+        key = (host, region, path, tuple(sorted(params)))
         with self._lock:
             cached = self._pages.get(key)
             if cached is not None:
                 self._pages.move_to_end(key)
                 return cached
-        response = self.route(host, path, params)
+        response = self.route(host, path, params, region)
         if response[0] == 200:
             with self._lock:
                 self._pages[key] = response
@@ -314,7 +340,7 @@ class WondeApi:
         """Whether `school` is one of this app's Wonde schools (in any approval state)."""
         return self.serve_all_schools or school.connector == "wonde"
 
-    def route(self, host: str, path: str, params: list[tuple[str, str]]) -> Response:
+    def route(self, host: str, path: str, params: list[tuple[str, str]], region: str = HOME_REGION) -> Response:
         parts = path[len(PREFIX):].strip("/").split("/")
         if parts == ["schools"]:
             schools = [school for school in self.population.approved_schools() if self.serves(school)]
@@ -323,7 +349,7 @@ class WondeApi:
             schools = [school for school in self.population.schools_in_state(parts[1]) if self.serves(school)]
             return self.listing(host, path, params, schools)
         if len(parts) >= 2 and parts[0] == "schools":
-            return self.school_route(host, path, params, parts[1], parts[2:])
+            return self.school_route(host, path, params, parts[1], parts[2:], region)
         if len(parts) == 4 and parts[:2] == ["meta", "schools"] and parts[3] == "permissions":
             school = self.population.school_by_id(parts[2])
             if school is None:
@@ -333,7 +359,8 @@ class WondeApi:
             return 200, dict(JSON_HEADERS), to_json({"data": render_permissions(school)})
         return error(404, "Not Found")
 
-    def school_route(self, host: str, path: str, params, school_id: str, rest: list[str]) -> Response:
+    def school_route(self, host: str, path: str, params, school_id: str, rest: list[str],
+                     region: str = HOME_REGION) -> Response:
         school = self.population.school_by_id(school_id)
         if school is None:
             return error(404, "School not found")
@@ -341,7 +368,7 @@ class WondeApi:
             return error(403, NOT_APPROVED)
         if not rest:
             # School metadata is visible in every state (it appears in schools/pending too).
-            return 200, dict(JSON_HEADERS), to_json({"data": render_school(school), "meta": {"includes": ["cbds"]}})
+            return 200, dict(JSON_HEADERS), to_json({"data": self.render_school(school), "meta": {"includes": ["cbds"]}})
         if len(rest) == 1 and rest[0] in STUDENT_ENDPOINTS:
             permission = "students.read"
         else:
@@ -352,6 +379,9 @@ class WondeApi:
             return error(403, NOT_APPROVED)
         if not school.permissions.get(permission):
             return error(403, f"This application does not have the {permission} permission.")
+        if school.region != region:
+            # "Using the wrong domain for a school will return no data" (connectors.md §1.2).
+            return 200, dict(JSON_HEADERS), to_json({"data": [], "meta": {"includes": []}})
         if rest == ["students"]:
             return self.students(host, path, params, school, school.pupils)
         if rest == ["students-leaver"]:
@@ -360,7 +390,9 @@ class WondeApi:
             return self.deletions(host, path, params, school)
         try:
             if rest[0] == "attendance":
-                return self.attendance(host, path, params, school)
+                return self.attendance(host, path, params, school, self.datasets(school).attendance)
+            if rest[0] == "attendance-leavers":
+                return self.attendance(host, path, params, school, self.datasets(school).leaver_attendance)
             if rest[0] == "assessment":
                 return self.assessment(host, path, params, school, rest[1])
             return self.groups(host, path, params, school)
@@ -369,7 +401,7 @@ class WondeApi:
 
     def listing(self, host: str, path: str, params, schools: list[School]) -> Response:
         page = self.paginate(host, path, params, len(schools))
-        chunk = [render_school(school) for school in schools[page.start:page.stop]]
+        chunk = [self.render_school(school) for school in schools[page.start:page.stop]]
         return 200, dict(JSON_HEADERS), to_json({"data": chunk, "meta": page.meta(["cbds"])})
 
     def students(self, host: str, path: str, params, school: School, records: list[Pupil]) -> Response:
@@ -429,10 +461,11 @@ class WondeApi:
                 self._filtered.popitem(last=False)
         return rows
 
-    def attendance(self, host: str, path: str, params, school: School) -> Response:
-        """Session marks. `date_from`/`date_to` (inclusive `YYYY-MM-DD`, on the session date) are
-        our names: the real range parameters were not found (connectors.md §1.4)."""
-        marks = self.filtered(school, "attendance", self.datasets(school).attendance, dict(params),
+    def attendance(self, host: str, path: str, params, school: School, marks: list[AttendanceMark]) -> Response:
+        """Session marks: on-roll pupils' (`attendance/session`) or leavers' (`attendance-leavers/
+        session`). `date_from`/`date_to` (inclusive `YYYY-MM-DD`, on the session date) are our
+        names: the real range parameters were not found (connectors.md §1.4)."""
+        marks = self.filtered(school, path, marks, dict(params),
                               "updated_after", "updated_before", "date_from", "date_to")
         with_code = "attendance_code" in _includes(params)
         page = self.paginate(host, path, params, len(marks))
@@ -440,6 +473,8 @@ class WondeApi:
         return 200, dict(JSON_HEADERS), to_json({"data": rows, "meta": page.meta(ATTENDANCE_INCLUDES)})
 
     def assessment(self, host: str, path: str, params, school: School, item: str) -> Response:
+        """Aspects, result sets or results. Results include leavers' (INFERENCE: no leavers'
+        results endpoint is known, and a MIS keeps a leaver's results)."""
         datasets = self.datasets(school)
         if item == "results":
             results = self.filtered(school, "results", datasets.results, dict(params),

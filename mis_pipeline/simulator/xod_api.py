@@ -39,7 +39,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from mis_pipeline.simulator.datasets import SchoolDatasets, build_school_datasets
+from mis_pipeline.simulator.datasets import SchoolDatasets, datasets_for
 from mis_pipeline.simulator.population import Population, Pupil, School
 from mis_pipeline.simulator.wonde_api import to_json
 
@@ -340,7 +340,7 @@ class XodApi:
         with self._lock:
             cached = self._datasets.get(school.id)
         if cached is None:
-            cached = build_school_datasets(self.population.seed, school)
+            cached = datasets_for(self.population, school)
             with self._lock:
                 cached = self._datasets.setdefault(school.id, cached)
         return cached
@@ -411,7 +411,8 @@ class XodApi:
             "LeavingDate": pupil.leaving_date.isoformat() if pupil.leaving_date else None,
         }
         if "StudentExtended" in scopes or not self.dob_needs_extended_scope:
-            row["DateofBirth"] = pupil.date_of_birth.isoformat()  # the recorded spelling
+            # The recorded spelling; null for a bad record that has none, as Wonde sends it.
+            row["DateofBirth"] = pupil.date_of_birth.isoformat() if pupil.date_of_birth else None
         if "UPN" in scopes:
             row["UPN"] = pupil.upn
             row["FormerUPN"] = pupil.former_upn
@@ -496,13 +497,15 @@ class XodApi:
         return {"AttendMarks": rows}, "AttendMarks"
 
     def render_attendance(self, school: School, include_leavers: bool = False) -> list[dict]:
-        on_roll = {pupil.id for pupil in school.pupils + (school.leavers if include_leavers else [])}
+        """On-roll pupils' marks, then (`includeLeavers`) leavers' marks up to their leaving date."""
+        data = self.datasets_for(school)
+        marks = data.attendance + (data.leaver_attendance if include_leavers else [])
         return [_hashed({
             "Id": f"{mark.mis_id}.{mark.date.isoformat()}.{mark.session}", "Date": mark.date.isoformat(),
             "InstanceId": _local(mark.id, school), "StudentId": mark.mis_id, "Mark": mark.code,
             "MinsLate": 5 if mark.code in ("L", "U") else None, "Notes": None, "Type": "S",
             "Session": mark.session, "LastUpdated": local_timestamp(mark.updated_at),
-        }) for mark in self.datasets_for(school).attendance if mark.pupil_id in on_roll]
+        }) for mark in marks]
 
     # Assessment -------------------------------------------------------------------------------
     def assessment_structure(self, school: School, scopes, lookup, item):
@@ -542,12 +545,13 @@ class XodApi:
         return {"AsmResults": rows}, "AsmResults"
 
     def render_results(self, school: School) -> list[dict]:
-        on_roll = {pupil.id for pupil in school.pupils}
+        """Every result the MIS holds, leavers' too (INFERENCE: the results endpoint has no
+        leaver option; a leaver's results stay in the MIS, as on Wonde's results endpoint)."""
         return [_hashed({
             "Id": _local(result.id, school), "StudentId": result.mis_id, "AspectId": _numeric(result.aspect_id),
             "ResultDate": result.result_date.isoformat(), "ResultSetId": _numeric(result.result_set_id),
             "Result": result.result, "Notes": None, "LastUpdated": local_timestamp(result.updated_at),
-        }) for result in self.datasets_for(school).results if result.pupil_id in on_roll]
+        }) for result in self.datasets_for(school).results]
 
     # -- envelope: changedRows, pagination, meta ------------------------------------------------
     def envelope(self, school: School, endpoint: str, params, lookup: dict, datasets: dict[str, list[dict]],

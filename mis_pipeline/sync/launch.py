@@ -24,6 +24,7 @@ from mis_pipeline.warehouse.vault import open_vault
 
 from .assets import SYNC_OP
 from .batching import contiguous_ranges
+from .changes import CHANGE_KINDS
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -131,7 +132,7 @@ def _pending_lines(run_id: str) -> dict[str, str]:
     lines = {}
     for urn, counts in rows:
         pupils = json.loads(counts)["pupils"]
-        described = ", ".join(f"{n} {kind}" for kind, n in pupils.items() if n) or "item changes only"
+        described = ", ".join(f"{pupils[kind]} {kind}" for kind in CHANGE_KINDS if pupils.get(kind)) or "item changes only"
         lines[urn] = (f"{urn}: manual school, changes held as pending ({described}); "
                       f"apply them with `mis-pipeline sync --school {urn}`")
     return lines

@@ -6,9 +6,12 @@ contracts, writes) is the same for every connector.
 
 from __future__ import annotations
 
+import json
+from collections import ChainMap
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterable, Iterator
+from itertools import chain
+from typing import Callable, Iterable, Iterator, Mapping, MutableMapping
 
 from data_contracts import Rejection, Scope
 from mis_pipeline.connectors import normalise as wn
@@ -16,7 +19,7 @@ from mis_pipeline.connectors import wonde_datasets as wd
 from mis_pipeline.connectors import xod_normalise as xn
 from mis_pipeline.connectors.errors import NotAuthorisedError
 from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.xod import XodChangesetError, XodResource
+from mis_pipeline.connectors.xod import XodChangeset, XodChangesetError, XodResource
 
 DATASET_OF_SCOPE = {
     Scope.CORE.value: "pupils",
@@ -63,7 +66,7 @@ class ReadRequest:
     school_id: str  # the connector's id for the school (Wonde id, XoD estab)
     datasets: tuple[str, ...]
     cursors: dict[str, str | None]
-    known_pupils: dict[str, str]  # connector pupil id -> MIS id, for pupils already held
+    known_pupils: Mapping[str, str]  # connector pupil id -> MIS id, for pupils already held
     attendance_from: date
     attendance_to: date
 
@@ -95,6 +98,9 @@ def _guarded(dataset: str, full: bool, fill: Callable[[DatasetRead], None]) -> D
 
 
 class WondeSource:
+    """Wonde: every item by `updated_after` deltas once it has a cursor, from the school's own
+    regional domain (the school object's `region.domain`, connectors.md §1.2)."""
+
     connector = "wonde"
 
     def __init__(self, wonde: WondeResource):
@@ -102,70 +108,106 @@ class WondeSource:
 
     def read(self, request: ReadRequest) -> Iterator[DatasetRead]:
         """Every requested item; the core record first, since the others refer to its pupils."""
-        pupil_ids = dict(request.known_pupils)
-        yield from self._students(request, pupil_ids)
+        base = self.wonde.school_base_url(self.wonde.get_school(request.school_id))
+        # This sync's pupils first; the held ones are looked up only when a reference needs them.
+        pupil_ids = ChainMap({}, request.known_pupils)
+        core, details, leavers_read = self._students(request, pupil_ids, base)
+        yield core
+        if details is not None:
+            yield details
         datasets = request.datasets
         if "attendance_sessions" in datasets:
-            yield _guarded("attendance_sessions", request.since("attendance_sessions") is None,
-                           lambda read: self._attendance(request, pupil_ids, read))
+            # Leavers' marks have their own endpoint. A full read asks for them when it met
+            # leavers; a delta always does, since leavers from earlier syncs are not known here.
+            with_leavers = leavers_read > 0 or request.since("attendance_sessions") is not None
+            yield _guarded("attendance_sessions", False,
+                           lambda read: self._attendance(request, pupil_ids, read, base, with_leavers))
         if "assessment_results" in datasets:
             yield _guarded("assessment_results", request.since("assessment_results") is None,
-                           lambda read: self._results(request, pupil_ids, read))
+                           lambda read: self._results(request, pupil_ids, read, base))
         if "pupil_groups" in datasets:
             yield _guarded("pupil_groups", request.since("pupil_groups") is None,
-                           lambda read: self._groups(request, pupil_ids, read))
+                           lambda read: self._groups(request, pupil_ids, read, base))
 
-    def _students(self, request: ReadRequest, pupil_ids: dict[str, str]) -> Iterator[DatasetRead]:
-        # One pass feeds the core record and the details. If either needs a full read, both get one.
+    def _students(self, request: ReadRequest, pupil_ids: MutableMapping[str, str],
+                  base: str) -> tuple[DatasetRead, DatasetRead | None, int]:
+        """(core, details or None, leaver records read). One pass feeds the core record and the
+        details; if either needs a full read, both get one."""
         wanted = [d for d in ("pupils", "pupil_details") if d in request.datasets]
         since = None if any(request.since(d) is None for d in wanted) else min(request.since(d) for d in wanted)
         core, details = DatasetRead("pupils", since is None), DatasetRead("pupil_details", since is None)
         with_details = "pupil_details" in wanted
-        pages = (wd.iter_students_with_details(self.wonde, request.school_id, since) if with_details
-                 else self.wonde.iter_student_pages(request.school_id, since))
+        school_id, urn = request.school_id, request.school_urn
+        pages = (wd.iter_students_with_details(self.wonde, school_id, since, base_url=base) if with_details
+                 else self.wonde.iter_student_pages(school_id, since, base_url=base))
         for page in pages:
-            core.take(page, lambda raw: [wn.normalise_wonde_student(raw, request.school_urn)], _record_id)
-            if with_details:
-                details.take(page, lambda raw: _optional(wn.normalise_wonde_details(raw, request.school_urn)),
-                             _record_id)
+            self._take_students(page, urn, core, details if with_details else None)
         # Leavers move to their own endpoint; they are still the school's pupils until purged.
-        for page in wd.iter_leaver_pages(self.wonde, request.school_id, since, with_details=with_details):
-            core.take(page, lambda raw: [wn.normalise_wonde_student(raw, request.school_urn)], _record_id)
-            if with_details:
-                details.take(page, lambda raw: _optional(wn.normalise_wonde_details(raw, request.school_urn)),
-                             _record_id)
-        for page in wd.iter_deletion_pages(self.wonde, request.school_id, since):
+        on_roll = core.fetched
+        for page in wd.iter_leaver_pages(self.wonde, school_id, since, with_details=with_details, base_url=base):
+            self._take_students(page, urn, core, details if with_details else None)
+        for page in wd.iter_deletion_pages(self.wonde, school_id, since, base_url=base):
             for deletion in page:
                 if deletion.get("type") == "student" and deletion.get("mis_id") is not None:
                     target = core.restored_mis_ids if deletion.get("restored_at") else core.deleted_mis_ids
                     target.append(str(deletion["mis_id"]))
         for record in core.records:
             pupil_ids[record["connector_pupil_id"]] = record["mis_id"]
-        yield core
-        if with_details:
-            yield details
+        return core, details if with_details else None, core.fetched - on_roll
 
-    def _attendance(self, request: ReadRequest, pupil_ids: dict[str, str], read: DatasetRead) -> None:
+    @staticmethod
+    def _take_students(page: list, urn: str, core: DatasetRead, details: DatasetRead | None) -> None:
+        core.take(page, lambda raw: [wn.normalise_wonde_student(raw, urn)], _record_id)
+        if details is not None:
+            details.take(page, lambda raw: _optional(wn.normalise_wonde_details(raw, urn)), _record_id)
+
+    def _attendance(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str,
+                    with_leavers: bool) -> None:
         read.full = False  # a date window, not the whole history: nothing outside it is gone
-        pages = wd.iter_attendance_pages(self.wonde, request.school_id, request.attendance_from,
-                                         request.attendance_to, request.since(read.dataset))
+        window = (self.wonde, request.school_id, request.attendance_from, request.attendance_to,
+                  request.since(read.dataset))
+        pages = wd.iter_attendance_pages(*window, base_url=base)
+        if with_leavers:
+            pages = chain(pages, wd.iter_leaver_attendance_pages(*window, base_url=base))
         for page in pages:
             read.take(page, lambda raw: [wn.normalise_wonde_attendance(raw, request.school_urn, pupil_ids)], _record_id)
 
-    def _results(self, request: ReadRequest, pupil_ids: dict[str, str], read: DatasetRead) -> None:
-        for page in wd.iter_assessment(self.wonde, request.school_id, request.since(read.dataset)):
+    def _results(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str) -> None:
+        for page in wd.iter_assessment(self.wonde, request.school_id, request.since(read.dataset), base_url=base):
             read.take(page.results, lambda raw: [wn.normalise_wonde_result(
                 raw, request.school_urn, pupil_ids, page.aspect_names, page.result_set_names)], _record_id)
 
-    def _groups(self, request: ReadRequest, pupil_ids: dict[str, str], read: DatasetRead) -> None:
-        for page in wd.iter_group_pages(self.wonde, request.school_id, request.since(read.dataset)):
-            read.take(page, lambda raw: wn.normalise_wonde_group(raw, request.school_urn, pupil_ids), _record_id)
-        read.refreshed_groups = frozenset((r["group_type"], r["group_code"]) for r in read.records)
+    def _groups(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str) -> None:
+        """Each group read comes whole (its members included), so a group read in a delta
+        replaces its memberships, an emptied group's too. A group that could not be read keeps
+        what is held."""
+        refreshed = set()
+        for page in wd.iter_group_pages(self.wonde, request.school_id, request.since(read.dataset), base_url=base):
+            for raw in page:
+                unreadable = len(read.unreadable)
+                read.take([raw], lambda group: wn.normalise_wonde_group(group, request.school_urn, pupil_ids),
+                          _record_id)
+                key = wn.wonde_group_key(raw) if isinstance(raw, dict) else None
+                if key is not None and len(read.unreadable) == unreadable:
+                    refreshed.add(key)
+        read.refreshed_groups = frozenset(refreshed)
 
 
 class XodSource:
-    """XoD: students by `changedRows` deltas (with `{Dataset}_deleted`); the other items are read
-    whole each time (attendance over the school year so far)."""
+    """XoD: students, attendance and assessment results by `changedRows` deltas; groups whole.
+
+    Each changedRows chain is one exact call (connectors.md §2.5), so attendance asks for the
+    whole school year (DateFrom 1 September, DateTo 31 August) to keep its parameters fixed, and
+    stores its AM and PM hashes, and results their hash, as JSON {changes_key: NextChangedRows}:
+    a call whose parameters changed (a new school year, a new aspect) finds no hash and starts
+    from `*`. A refused or expired hash also starts again from `*`.
+
+    `{Dataset}_deleted` lists: `Students_deleted` marks pupils deleted at the connector. Those of
+    marks and results are not applied, since the store drops such rows only on a full read: they
+    name the rows of pupils deleted at the connector, which are kept like every item of theirs
+    until the retention purge (as on Wonde, whose deltas never report such rows). Groups are read
+    whole each sync: a group delta names ended memberships only by Id, while the store drops
+    memberships only for groups re-read whole."""
 
     connector = "xod"
 
@@ -174,7 +216,8 @@ class XodSource:
 
     def read(self, request: ReadRequest) -> Iterator[DatasetRead]:
         estab, urn = request.school_id, request.school_urn
-        changes, pages = self._student_changes(estab, request.cursors.get("pupils"))
+        changes, pages = _changed_pages(lambda cursor: self.xod.student_changes(estab, cursor),
+                                        request.cursors.get("pupils"))
         core, details = DatasetRead("pupils", False), DatasetRead("pupil_details", False)
         with_details = "pupil_details" in request.datasets
         for page in pages:
@@ -188,28 +231,70 @@ class XodSource:
         if with_details:
             yield details
         if "attendance_sessions" in request.datasets:
-            yield _guarded("attendance_sessions", False, lambda read: read.take(
-                (row for page in self.xod.iter_attendance_pages(estab, request.attendance_from, request.attendance_to)
-                 for row in page), lambda raw: [xn.normalise_xod_attendance(raw, urn)], _xod_id))
+            yield _guarded("attendance_sessions", False, lambda read: self._attendance(request, read))
         if "assessment_results" in request.datasets:
-            yield _guarded("assessment_results", True, lambda read: read.take(
-                (row for page in self.xod.iter_assessment_pages(estab) for row in page),
-                lambda raw: [xn.normalise_xod_result(raw, urn)], _xod_id))
+            yield _guarded("assessment_results", True, lambda read: self._results(request, read))
         if "pupil_groups" in request.datasets:
             yield _guarded("pupil_groups", True, lambda read: self._groups(estab, urn, read))
 
-    def _student_changes(self, estab: str, cursor: str | None):
-        """The students changed since `cursor`; an expired or refused cursor falls back to a full read."""
-        try:
-            changes = self.xod.student_changes(estab, cursor)
-            return changes, list(changes.pages())
-        except XodChangesetError:
-            if cursor is None:
-                raise
-        changes = self.xod.student_changes(estab, None)
-        return changes, list(changes.pages())
+    def _attendance(self, request: ReadRequest, read: DatasetRead) -> None:
+        read.full = False  # a school year's window: marks outside it are not gone
+        stored = _hashes(request.cursors.get(read.dataset))
+        year_start = request.attendance_from
+        year_end = date(year_start.year + 1, 8, 31)
+        hashes = {}
+        for session in ("AM", "PM"):
+            changes, pages = _changed_pages(
+                lambda cursors, session=session: self.xod.attendance_changes(
+                    request.school_id, year_start, year_end, session, cursors),
+                stored, start_again={})
+            for page in pages:
+                read.take(page, lambda raw: [xn.normalise_xod_attendance(raw, request.school_urn)], _xod_id)
+            hashes[changes.key] = changes.next_cursor
+        read.next_cursor = json.dumps(hashes, sort_keys=True)
+
+    def _results(self, request: ReadRequest, read: DatasetRead) -> None:
+        stored = _hashes(request.cursors.get(read.dataset))
+        changes, pages = _changed_pages(lambda cursors: self.xod.assessment_changes(request.school_id, cursors),
+                                        stored, start_again={})
+        if changes is None:
+            return  # no aspects, so no results: a full read of nothing
+        for page in pages:
+            read.take(page, lambda raw: [xn.normalise_xod_result(raw, request.school_urn)], _xod_id)
+        read.full = changes.full
+        read.next_cursor = json.dumps({changes.key: changes.next_cursor}, sort_keys=True)
 
     def _groups(self, estab: str, urn: str, read: DatasetRead) -> None:
         for page in self.xod.iter_group_pages(estab):
-            read.take([page], lambda body: xn.normalise_xod_groups(body["Group"], body["StudentMembers"], urn),
-                      lambda body: None)
+            members: dict[str, list[dict]] = {}
+            for member in page["StudentMembers"]:
+                members.setdefault(str(member.get("GroupId")), []).append(member)
+            read.take(page["Group"], lambda group: xn.normalise_xod_groups(
+                [group], members.get(str(group.get("Id")), []), urn), _xod_id)
+
+
+def _changed_pages(fetch: Callable[[object], XodChangeset | None], cursor, start_again=None):
+    """(changeset, its pages) for `cursor`, or (None, []) when there is nothing to read; a refused
+    or expired cursor starts again from `start_again` (a full read)."""
+    if cursor != start_again:
+        try:
+            return _all_pages(fetch(cursor))
+        except XodChangesetError:
+            pass
+    return _all_pages(fetch(start_again))
+
+
+def _all_pages(changes: XodChangeset | None):
+    return (None, []) if changes is None else (changes, list(changes.pages()))
+
+
+def _hashes(cursor: str | None) -> dict[str, str]:
+    """A stored {changes_key: NextChangedRows} cursor; anything else (none yet, or a cursor from
+    before deltas, a time) means no chain: start from `*`."""
+    try:
+        loaded = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {str(key): str(value) for key, value in loaded.items()}

@@ -9,6 +9,7 @@ from sqlalchemy import (
 
 from data_contracts import (
     ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, AUDIT_LOG, CHANGE_SETS, PUPIL_CHANGES, PUPIL_DETAILS, PUPIL_GROUPS, PUPILS,
+    RETENTION_SCHEDULE, SHARE_LOG, SHARE_PUPILS, UNNAMED_PUPILS,
     Contract, PiiClass,
 )
 
@@ -31,6 +32,8 @@ schools = Table(
     Column("agreement_accepted_on", Date),  # the data sharing agreement (and its retention periods)
     Column("agreement_version", String(32)),
     Column("subscription_end", Date),  # collection stops after it, and the retention clock starts
+    Column("final_year_group", Integer),  # the school's last NC year, when GIAS's statutory ages do not say
+    Column("sharing_off", Text, nullable=False, server_default="[]"),  # JSON list of partner kinds switched off
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("connector", "connector_school_id", name="uq_schools_connector_id"),
@@ -159,10 +162,19 @@ def _record_table(contract: Contract, *extra) -> Table:
 # built from their contracts, like the datasets
 audit_log = _record_table(AUDIT_LOG, Index("ix_audit_log_school", "school_urn", "occurred_at"))
 change_sets = _record_table(CHANGE_SETS, Index("ix_change_sets_school", "school_urn", "created_at"))
-pupil_changes = _record_table(PUPIL_CHANGES, Index("ix_pupil_changes_change_set", "change_set_id"))
+pupil_changes = _record_table(PUPIL_CHANGES, Index("ix_pupil_changes_change_set", "change_set_id"),
+                              Index("ix_pupil_changes_pupil_key", "pupil_key"))
+unnamed_pupils = _record_table(UNNAMED_PUPILS, Index("ix_unnamed_pupils_school", "school_urn", "unnamed_on"))
+share_log = _record_table(SHARE_LOG, Index("ix_share_log_partner", "partner", "made_at"))
+share_pupils = _record_table(SHARE_PUPILS, PrimaryKeyConstraint("share_id", "pupil_key", name="pk_share_pupils"),
+                             Index("ix_share_pupils_pupil_key", "pupil_key"))
+retention_schedule = _record_table(RETENTION_SCHEDULE, PrimaryKeyConstraint("pupil_key", name="pk_retention_schedule"),
+                                   Index("ix_retention_schedule_due", "due_on"))
 
 # removed at the connector: a retention trigger (the purge removes the named data on time)
-pupils = dataset_table(PUPILS, Column("deleted_at", DateTime(timezone=True)))
+pupils = dataset_table(PUPILS, Column("deleted_at", DateTime(timezone=True)),
+                       # the day we first held the pupil's leaving date: the "informed" retention trigger
+                       Column("left_informed_at", DateTime(timezone=True)))
 
 
 DATASET_TABLES = {c.dataset: dataset_table(c) for c in (PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)}

@@ -186,6 +186,7 @@ def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: st
     deleted = 0
     if sync.dataset == "pupils":
         deleted = _mark_deletions(conn, sync, now)
+        _note_leaving_dates(conn, sync.school_urn, now)
     elif sync.mode == "full":
         deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
     elif sync.refreshed_groups:
@@ -210,6 +211,16 @@ def _mark_deletions(conn: Connection, sync: DatasetSync, now: datetime) -> int:
         gone |= set(held) - present
     _set_deleted_at(conn, sync.school_urn, present, None)
     return _set_deleted_at(conn, sync.school_urn, gone, now)
+
+
+def _note_leaving_dates(conn: Connection, school_urn: str, now: datetime) -> None:
+    """Remember when a leaving date was first held (the retention clock counts from the later of
+    that day and the leaving date); forget it if the leaving date goes (the pupil stays)."""
+    ours = pupils.c.school_urn == school_urn
+    conn.execute(update(pupils).where(ours, pupils.c.leaving_date.is_not(None), pupils.c.left_informed_at.is_(None))
+                 .values(left_informed_at=now))
+    conn.execute(update(pupils).where(ours, pupils.c.leaving_date.is_(None), pupils.c.left_informed_at.is_not(None))
+                 .values(left_informed_at=None))
 
 
 def _set_deleted_at(conn: Connection, school_urn: str, keys: set[str], value: datetime | None) -> int:

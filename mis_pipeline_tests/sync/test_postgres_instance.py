@@ -2,13 +2,17 @@
 
 import os
 import shutil
+from datetime import date
 from pathlib import Path
 
 import dagster as dg
 import sqlalchemy as sa
 
 from mis_pipeline.runs import run_job
-from mis_pipeline.sync.jobs import IMPORT_GIAS_JOB
+from mis_pipeline.registry.settings import SettingsChange, apply_settings
+from mis_pipeline.registry.store import list_schools
+from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB
+from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.sync.launch import run_sync
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -33,6 +37,10 @@ def test_runs_are_recorded_in_the_postgres_instance_and_rows_in_the_postgres_war
         imported = run_job(instance, IMPORT_GIAS_JOB,
                            {"ops": {"gias_establishments": {"config": {"path": os.environ["MIS_TEST_GIAS"]}}}})
         assert imported.success
+        assert run_job(instance, DISCOVER_SCHOOLS_JOB).success
+        engine = get_engine()
+        apply_settings(engine, [school.urn for school in list_schools(engine)],
+                       SettingsChange(agreement_accepted_on=date(2026, 9, 1)), actor="test set-up")
         summary = run_sync(instance)
         assert summary.success, summary.failure_reason
 

@@ -7,14 +7,14 @@ from mis_pipeline.warehouse.schema import metadata
 
 TABLES = {"mis_schema_version", "pupils", "quarantine", "schools", "sync_log", "sync_state",
           "pupil_details", "attendance_sessions", "assessment_results", "pupil_groups", "gias_establishments",
-          "data_keys", "master_keys", "vault_secrets", "audit_log", "change_sets", "pupil_changes"}
+          "data_keys", "master_keys", "vault_secrets", "audit_log", "change_sets", "pupil_changes", "unnamed_pupils", "retention_schedule", "share_log", "share_pupils"}
 
 
 def test_first_use_migrates_an_empty_database_to_the_newest_schema(warehouse_url):
     engine = get_engine(warehouse_url)
     assert set(sa.inspect(engine).get_table_names()) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM mis_schema_version")).scalar_one() == "0004"
+        assert conn.execute(sa.text("SELECT version_num FROM mis_schema_version")).scalar_one() == "0006"
 
 
 def test_migrating_again_changes_nothing(warehouse_url):

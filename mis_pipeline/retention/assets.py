@@ -1,0 +1,128 @@
+"""Retention in Dagster: the schedule of due dates, the 6-month and 5-year purges, and the checks
+that prove to an auditor, in the UI, that nothing named is held past its deadline."""
+
+from datetime import date
+
+import dagster as dg
+
+from mis_pipeline.config import MissingMasterKeyError, is_production
+from mis_pipeline.lib.crypto import KeyringError
+from mis_pipeline.lib.dates import london_today
+from mis_pipeline.warehouse.resource import WarehouseResource
+
+from .store import named_past_deadline, purge_named, purge_unnamed, refresh_schedule, unnamed_past_deadline
+
+OWNERS = ["team:data-engineering"]
+GROUP = "retention"
+NAMED_CHECK = "no_named_data_past_its_deadline"
+UNNAMED_CHECK = "no_unnamed_data_past_five_years"
+WARNING_DAYS = 30
+
+
+class PurgeConfig(dg.Config):
+    as_of: str = ""  # YYYY-MM-DD (Europe/London); empty: today
+
+
+def as_of_date(config: PurgeConfig) -> date:
+    """The purge date. A future date would purge data before it is due, so production refuses one."""
+    today = london_today()
+    if not config.as_of:
+        return today
+    try:
+        day = date.fromisoformat(config.as_of)
+    except ValueError:
+        raise dg.Failure(description=f"as_of must be a date as YYYY-MM-DD (got {config.as_of!r})") from None
+    if day > today and is_production():
+        raise dg.Failure(description=f"as_of {day} is in the future: production never purges ahead of time")
+    return day
+
+
+@dg.asset(key="retention_eligible_records", group_name=GROUP, kinds={"python", "sql"}, owners=OWNERS, deps=["pupils"])
+def retention_eligible_records(context: dg.AssetExecutionContext, config: PurgeConfig,
+                               warehouse: WarehouseResource) -> dg.MaterializeResult:
+    """Every named pupil with the retention rule that applies (left, completed the school's last key
+    stage, subscription ended), its trigger date and the date by which the named data must be gone:
+    6 calendar months after the earliest trigger. Also the early warning: what falls due within 30
+    days, and the schools whose final year group is unknown (the completion rule cannot fire there)."""
+    summary = refresh_schedule(warehouse.engine(), as_of_date(config), WARNING_DAYS)
+    if summary.schools_without_final_year:
+        context.log.warning(f"{len(summary.schools_without_final_year)} schools have no known final year group; "
+                            "set one with `schools set URN --final-year-group N`")
+    return dg.MaterializeResult(metadata={
+        "named_pupils": summary.pupils,
+        "due_now": dg.MetadataValue.json(summary.due_now),
+        f"due_within_{WARNING_DAYS}_days": dg.MetadataValue.json(summary.due_soon),
+        "pupils_no_rule_can_reach_yet": summary.no_rule,
+        "schools_without_final_year_group": dg.MetadataValue.json(summary.schools_without_final_year),
+    })
+
+
+@dg.asset(
+    key="named_data_purge", group_name=GROUP, kinds={"python", "sql"}, owners=OWNERS,
+    deps=["retention_eligible_records"],
+    check_specs=[dg.AssetCheckSpec(
+        NAMED_CHECK, asset="named_data_purge", blocking=False,
+        description=("The agreement: all pupil data is removed from the named store no later than 6 months after "
+                     "the pupil left, completed the school's last key stage, or the subscription ended. Passes "
+                     "when no named pupil is held on or after the day their data fell due."),
+    )],
+)
+def named_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, warehouse: WarehouseResource):
+    """The 6-month purge: for each pupil whose named data is due, write the un-named record the
+    contract allows (school, year, NC year, sex, flags, attendance and assessment figures), destroy
+    the pupil's data key (every sealed copy becomes unreadable) and delete the named rows, a school
+    per transaction, audited. Idempotent; a pupil not yet due is never touched."""
+    as_of = as_of_date(config)
+    engine = warehouse.engine()
+    try:
+        vault = warehouse.vault()
+    except (KeyringError, MissingMasterKeyError) as error:
+        raise dg.Failure(description=str(error)) from None
+    report = purge_named(engine, vault, as_of, actor="purge", run_id=context.run.run_id)
+    late = named_past_deadline(engine, as_of)
+    context.log.info(f"purged {report.pupils} pupils' named data as of {as_of} in {len(report.by_school)} schools")
+    yield dg.MaterializeResult(
+        metadata={"as_of": as_of.isoformat(), "pupils_un_named": report.pupils,
+                  "by_rule": dg.MetadataValue.json(report.by_rule), "schools": len(report.by_school)},
+        check_results=[dg.AssetCheckResult(check_name=NAMED_CHECK, passed=late == 0,
+                                           severity=dg.AssetCheckSeverity.ERROR,
+                                           metadata={"as_of": as_of.isoformat(), "named_pupils_past_deadline": late})],
+    )
+
+
+@dg.asset(
+    key="unnamed_data_purge", group_name=GROUP, kinds={"python", "sql"}, owners=OWNERS, deps=["named_data_purge"],
+    check_specs=[dg.AssetCheckSpec(
+        UNNAMED_CHECK, asset="unnamed_data_purge", blocking=False,
+        description=("The agreement: un-named pupil information is kept for auditing for up to 5 years. Passes "
+                     "when no un-named record is held on or after its fifth anniversary."),
+    )],
+)
+def unnamed_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, warehouse: WarehouseResource):
+    """The 5-year purge: un-named records and change sets are deleted 5 years after they were made."""
+    as_of = as_of_date(config)
+    engine = warehouse.engine()
+    counts = purge_unnamed(engine, as_of, actor="purge", run_id=context.run.run_id)
+    late = unnamed_past_deadline(engine, as_of)
+    yield dg.MaterializeResult(
+        metadata={"as_of": as_of.isoformat(), **counts},
+        check_results=[dg.AssetCheckResult(check_name=UNNAMED_CHECK, passed=late == 0,
+                                           severity=dg.AssetCheckSeverity.ERROR,
+                                           metadata={"as_of": as_of.isoformat(), "unnamed_records_past_limit": late})],
+    )
+
+
+PURGE_JOB = "purge_retention"
+
+purge_retention_job = dg.define_asset_job(
+    PURGE_JOB, selection=dg.AssetSelection.groups(GROUP),
+    executor_def=dg.in_process_executor,
+    description="Refresh the retention schedule, then the 6-month and the 5-year purges, with their checks.",
+)
+
+daily_retention_purge = dg.ScheduleDefinition(
+    name="daily_retention_purge", job=purge_retention_job, cron_schedule="30 1 * * *",
+    execution_timezone="Europe/London", default_status=dg.DefaultScheduleStatus.RUNNING,
+    description=("Every night at 01:30 (England): the purges are the agreement's promise, so this is on by "
+                 "default; it only ever removes what is due that day."),
+)

@@ -1,0 +1,75 @@
+"""Partner shares in Dagster: one partition per partner (la-371, trust-2044, diocese-CE23)."""
+
+import warnings
+from pathlib import Path
+
+import dagster as dg
+from sqlalchemy import Engine
+
+from mis_pipeline.config import MissingMasterKeyError, mis_home
+from mis_pipeline.lib.crypto import KeyringError
+from mis_pipeline.warehouse.resource import WarehouseResource
+
+from .partners import Partner, all_partners
+from .store import make_share, school_links
+
+OWNERS = ["team:data-engineering"]
+PARTNERS = dg.DynamicPartitionsDefinition(name="partners")
+SHARE_JOB = "share_with_partners"
+
+
+class ShareConfig(dg.Config):
+    out_dir: str = ""  # where shares are written (one folder per partner); empty: MIS_HOME/shares
+
+
+def share_root(config: ShareConfig) -> Path:
+    return Path(config.out_dir).expanduser() if config.out_dir else mis_home() / "shares"
+
+
+def refresh_partner_partitions(instance: dg.DagsterInstance, engine: Engine) -> list[str]:
+    """Add a partition for every partner the registry now implies (one set difference); returns
+    the partner keys, in order."""
+    keys = [partner.key for partner in all_partners(school_links(engine))]
+    new = sorted(set(keys) - set(instance.get_dynamic_partitions(PARTNERS.name)))
+    if new:
+        instance.add_dynamic_partitions(PARTNERS.name, new)
+    return keys
+
+
+# A single-run backfill policy on a plain asset is marked beta; it is what makes one run cover many
+# partners, and the warning would otherwise reach every operator's terminal.
+warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
+
+
+@dg.asset(
+    key="partner_shares", group_name="shares", kinds={"python", "csv", "parquet"}, owners=OWNERS,
+    partitions_def=PARTNERS, backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=["pupils", "pupil_details", "attendance_sessions", "assessment_results", "pupil_groups"],
+)
+def partner_shares(context: dg.AssetExecutionContext, config: ShareConfig, warehouse: WarehouseResource):
+    """What each partner receives: its own schools only (a school's local authority, trust or
+    diocese, from GIAS; never anyone else), only the data items each school currently lets us
+    collect, only pupils still held named, and only if the school has not switched that kind of
+    partner off. Decrypted only into the share: CSV and Parquet per dataset and a manifest
+    (schools, counts, as-of, checksums), replacing the partner's previous share; every share is
+    audited."""
+    engine = warehouse.engine()
+    try:
+        vault = warehouse.vault()
+    except (KeyringError, MissingMasterKeyError) as error:
+        raise dg.Failure(description=str(error)) from None
+    root = share_root(config)
+    totals = {"partners": 0, "schools": 0, "pupils": 0}
+    for key in context.partition_keys:
+        result = make_share(engine, vault, Partner.parse(key), root, context.run.run_id, actor="share")
+        totals["partners"] += 1
+        totals["schools"] += len(result.schools)
+        totals["pupils"] += result.counts["pupils"]
+        context.log.info(f"{key}: {len(result.schools)} schools, {result.counts['pupils']} pupils")
+    return dg.MaterializeResult(metadata=totals)
+
+
+share_with_partners_job = dg.define_asset_job(
+    SHARE_JOB, selection=["partner_shares"], partitions_def=PARTNERS, executor_def=dg.in_process_executor,
+    description="Write each selected partner's share (one folder per partner) and audit it.",
+)
