@@ -247,6 +247,24 @@ def load_definitions() -> float:
     return time.perf_counter() - started
 
 
+def register_and_accept(instance) -> None:
+    """Discover the schools and record each one's acceptance of the data sharing agreement: until
+    then a school is registered but never synced."""
+    from datetime import date
+
+    from mis_pipeline.registry.settings import SettingsChange, apply_settings
+    from mis_pipeline.registry.store import list_schools
+    from mis_pipeline.runs import run_job
+    from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB
+    from mis_pipeline.warehouse.engine import get_engine
+
+    if not run_job(instance, DISCOVER_SCHOOLS_JOB).success:
+        raise SystemExit("bench: school discovery failed")
+    engine = get_engine()
+    apply_settings(engine, [school.urn for school in list_schools(engine)],
+                   SettingsChange(agreement_accepted_on=date(2026, 9, 1)), actor="bench set-up")
+
+
 def timed_sync(instance, max_workers: int):
     """Run `run_sync` once; return (seconds, summary, {run kind: seconds from the run records})."""
     from mis_pipeline.sync.launch import run_sync
@@ -351,6 +369,7 @@ def measure(args: argparse.Namespace, api_url: str, token: str, database_url: st
     import_s = load_definitions()
     instance = get_instance()
     with stderr_to(console_log):
+        register_and_accept(instance)  # untimed set-up, as an operator does it once
         full_s, full, full_runs = timed_sync(instance, args.max_workers)
         after_full = warehouse_facts(database_url, full.run_ids[1:])
         noop_s, noop, noop_runs = timed_sync(instance, args.max_workers)

@@ -145,12 +145,14 @@ def test_syncs_killed_on_the_postgres_production_instance_leave_no_pool_slot_tha
         monkeypatch.setenv(name, warehouse.env[name])
     with dg.DagsterInstance.from_config(str(home)) as instance:
         limit = instance.event_log_storage.get_pool_config().default_pool_limit or 1
+        killed: set[str] = set()
         for n in range(limit):  # each killed inside its sync run, after discovery, its step holding a slot
             kill = sync_killed_at(warehouse, KillPoint("sync run started", requests=DISCOVERY_REQUESTS + 10),
                                   tmp_path / f"killed-{n}")
             assert kill.returncode == -signal.SIGKILL
-        killed = {run.run_id for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))}
-        assert len(killed) == limit
+            # (each new command fails the runs of killed processes first, so collect them as they come)
+            killed |= {run.run_id for run in instance.get_runs(dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))}
+        assert len(killed) >= limit
 
         rerun = subprocess.Popen([CLI, "sync"], env=warehouse.env, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.DEVNULL, start_new_session=True)
