@@ -254,12 +254,13 @@ def register_and_accept(instance) -> None:
 
     from mis_pipeline.registry.settings import SettingsChange, apply_settings
     from mis_pipeline.registry.store import list_schools
-    from mis_pipeline.runs import run_job
+    from mis_pipeline.runs import failure_reason, run_job
     from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB
     from mis_pipeline.warehouse.engine import get_engine
 
-    if not run_job(instance, DISCOVER_SCHOOLS_JOB).success:
-        raise SystemExit("bench: school discovery failed")
+    result = run_job(instance, DISCOVER_SCHOOLS_JOB)
+    if not result.success:
+        raise SystemExit(f"bench: school discovery failed: {failure_reason(result)}")
     engine = get_engine()
     apply_settings(engine, [school.urn for school in list_schools(engine)],
                    SettingsChange(agreement_accepted_on=date(2026, 9, 1)), actor="bench set-up")

@@ -44,6 +44,7 @@ class RegisteredSchool:
     agreement_version: str | None = None
     subscription_end: date | None = None
     sharing_off: tuple[str, ...] = ()  # partner kinds (la, trust, diocese) the school switched off
+    la_code: str | None = None  # as the connector reports it; GIAS's, when imported, takes precedence
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -103,6 +104,7 @@ def list_schools(engine: Engine) -> list[RegisteredSchool]:
             paused=bool(row["paused"]), withheld_items=tuple(json.loads(row["withheld_items"])),
             agreement_accepted_on=row["agreement_accepted_on"], agreement_version=row["agreement_version"],
             subscription_end=row["subscription_end"], sharing_off=tuple(json.loads(row["sharing_off"])),
+            la_code=row["la_code"],
         )
         for row in rows
     ]

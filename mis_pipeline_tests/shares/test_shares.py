@@ -109,3 +109,12 @@ def test_opting_out_moving_trust_and_withholding_show_in_the_next_share(simulato
     la = manifests[f"la-{attending.la_code}"]
     assert la["counts_by_school"][attending.urn]["attendance_sessions"] == 0
     assert la["counts_by_school"][attending.urn]["pupils"] == len(attending.pupils)
+
+
+def test_without_a_gias_import_discovery_still_works_and_partners_are_the_connectors_las(
+        simulator, population, instance, engine):
+    from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB
+
+    assert run_job(instance, DISCOVER_SCHOOLS_JOB).success  # no GIAS extract imported
+    wonde = [s for s in population.approved_schools() if s.connector == "wonde"]
+    assert set(instance.get_dynamic_partitions(PARTNERS.name)) == {f"la-{s.la_code}" for s in wonde}
