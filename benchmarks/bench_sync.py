@@ -4,9 +4,11 @@ What is measured, in one run, against the Wonde simulator (its own process, as i
 and a fresh PostgreSQL database:
 
 1. floor full    - a minimal sequential client: one keep-alive `requests.Session`, every approved
-                   school's student pages (`include=education_details`, `per_page`), JSON-parsed,
-                   COPYed into a scratch table in one transaction. No validation, no hashing, no
-                   Dagster. The cheapest way to move the same bytes into the same database.
+                   school's pages of every item it granted (students with details, leavers,
+                   deletions, attendance for the school year so far, assessment, groups), as
+                   the sync asks for them, each record COPYed as JSON text into a scratch table
+                   in one transaction. No validation, no hashing, no encryption, no Dagster. The
+                   cheapest way to move the same bytes into the same database.
 2. pipeline full - `run_sync` on a real (embedded SQLite) Dagster instance: the discovery run, then
                    the `sync_schools` run(s) that sync every school, with Dagster events, metadata,
                    validation, quarantine, cursors and the upsert.
@@ -44,6 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Iterator
 
+import orjson
 import psycopg
 import requests
 from sqlalchemy.engine import make_url
@@ -51,9 +54,6 @@ from sqlalchemy.engine import make_url
 REPO = Path(__file__).resolve().parent.parent
 TARGET_RATIO = 2.0
 FLOOR_TABLE = "bench_floor_pupils"
-FLOOR_COLUMNS = ("school_id", "id", "upi", "mis_id", "legal_surname", "legal_forename", "gender",
-                 "date_of_birth", "upn", "current_nc_year", "updated_at")
-
 
 @dataclass
 class Phase:
@@ -183,33 +183,57 @@ def student_pages(session, api_url: str, school_id: str, per_page: int, updated_
     return iter_pages(session, f"{api_url}/schools/{school_id}/students", params)
 
 
-def floor_row(school_id: str, raw: dict) -> tuple:
-    education = raw["education_details"]["data"]
-    return (school_id, raw["id"], raw["upi"], raw["mis_id"], raw["legal_surname"], raw["legal_forename"],
-            raw["gender"], raw["date_of_birth"]["date"], education["upn"], education["current_nc_year"],
-            raw["updated_at"]["date"])
+PERMISSION_ITEMS = {  # what the sync reads for each granted Wonde permission: (path, params)
+    "students.read": [("students", {"include": "education_details,extended_details"}),
+                      ("students-leaver", {"include": "education_details"}), ("deletions", {})],
+    "attendance.read": [("attendance/session", {"include": "attendance_code"}),
+                        ("attendance-leavers/session", {"include": "attendance_code"})],
+    "assessment.read": [("assessment/aspects", {}), ("assessment/resultsets", {}), ("assessment/results", {})],
+    "groups.read": [("groups", {"include": "students"})],
+}
+
+
+def item_pages(session, api_url: str, school_id: str, per_page: int) -> Iterator[tuple[str, list[dict]]]:
+    """Every page of every item the school granted, as the sync asks for them (attendance for the
+    school year so far), tagged with the item."""
+    today = datetime.now(timezone.utc).date()
+    year_start = today.replace(month=9, day=1) if today.month >= 9 else today.replace(year=today.year - 1, month=9, day=1)
+    dates = {"date_from": year_start.isoformat(), "date_to": today.isoformat()}
+    permissions = next(iter_pages(session, f"{api_url}/meta/schools/{school_id}/permissions", {"per_page": per_page}))
+    for permission in permissions:
+        if not permission.get("approved"):
+            continue
+        for path, params in PERMISSION_ITEMS.get(permission["identity"], []):
+            extra = dates if path.startswith("attendance") else {}
+            for page in iter_pages(session, f"{api_url}/schools/{school_id}/{path}", {**params, **extra, "per_page": per_page}):
+                yield path, page
 
 
 def warm_up(session, api_url: str, school_ids: list[str], per_page: int) -> int:
+    """Let the simulator render every item once; returns the pupils served."""
+    for school_id in school_ids:
+        for _ in item_pages(session, api_url, school_id, per_page):
+            pass
     return sum(len(page) for school_id in school_ids for page in student_pages(session, api_url, school_id, per_page))
 
 
-def floor_full(session, api_url: str, school_ids: list[str], per_page: int, database_url: str) -> tuple[float, int]:
-    """Seconds to fetch every page and COPY its rows into a plain table in one transaction."""
-    columns = ", ".join(FLOOR_COLUMNS)
+def floor_full(session, api_url: str, school_ids: list[str], per_page: int, database_url: str) -> tuple[float, int, int]:
+    """Seconds to fetch every page of every granted item and COPY each record, as JSON text, into a
+    plain table in one transaction; returns (seconds, pupils, records)."""
     with psycopg.connect(libpq_url(make_url(database_url))) as conn:
-        conn.execute(f"CREATE TABLE {FLOOR_TABLE} ({', '.join(f'{c} text' for c in FLOOR_COLUMNS)})")
+        conn.execute(f"CREATE TABLE {FLOOR_TABLE} (school_id text, item text, record text)")
         conn.commit()
-        rows = 0
+        pupils = records = 0
         started = time.perf_counter()
-        with conn.cursor() as cursor, cursor.copy(f"COPY {FLOOR_TABLE} ({columns}) FROM STDIN") as copy:
+        with conn.cursor() as cursor, cursor.copy(f"COPY {FLOOR_TABLE} (school_id, item, record) FROM STDIN") as copy:
             for school_id in school_ids:
-                for page in student_pages(session, api_url, school_id, per_page):
+                for item, page in item_pages(session, api_url, school_id, per_page):
                     for raw in page:
-                        copy.write_row(floor_row(school_id, raw))
-                    rows += len(page)
+                        copy.write_row((school_id, item, orjson.dumps(raw).decode()))
+                    records += len(page)
+                    pupils += len(page) if item == "students" else 0
         conn.commit()
-        return time.perf_counter() - started, rows
+        return time.perf_counter() - started, pupils, records
 
 
 def floor_noop(session, api_url: str, school_ids: list[str], per_page: int) -> tuple[float, int]:
@@ -364,7 +388,8 @@ def measure(args: argparse.Namespace, api_url: str, token: str, database_url: st
     print(f"approved schools: {len(school_ids)} of {args.schools}, serving {served:,} pupils")
     get_engine()  # migrate the fresh schema now: a one-off that is not part of any sync
 
-    floor_full_s, copied = floor_full(session, api_url, school_ids, args.per_page, database_url)
+    floor_full_s, copied, records = floor_full(session, api_url, school_ids, args.per_page, database_url)
+    print(f"floor: {copied:,} pupils, {records:,} records of every granted item")
     floor_noop_s, delta_rows = floor_noop(session, api_url, school_ids, args.per_page)
 
     import_s = load_definitions()
