@@ -1,5 +1,5 @@
-"""No pupil name, UPN or date of birth leaves the warehouse: not in the terminal, the Dagster event
-log, asset metadata, run config or tags, nor in quarantine rules.
+"""No pupil name, UPN or date of birth leaves the encrypted store: not in the terminal, the Dagster
+event log, asset metadata, run config or tags, quarantine rules, the audit log or change sets.
 
 The population is given two bad records (a wrong UPN check letter, a missing date of birth) so the
 quarantine path, the most likely place for a value to slip into a message, is exercised too.
@@ -14,6 +14,8 @@ import pytest
 import sqlalchemy as sa
 from dagster._serdes import serialize_value
 
+from mis_pipeline.audit.log import read_audit
+from mis_pipeline.warehouse.change_store import read_change_sets
 from mis_pipeline.warehouse.schema import quarantine
 
 from .pii import pii_strings, two_bad_records
@@ -40,6 +42,9 @@ def test_a_sync_with_bad_records_leaks_no_pupil_value(simulator, population, mis
         exposed.append(serialize_value(run.run_config) + serialize_value(run.tags))
         exposed.extend(serialize_value(entry) for entry in instance.all_logs(run.run_id))
     exposed.append(repr(rules))
+    # what the warehouse keeps in clear about the sync: the audit log and the change sets
+    exposed.extend(repr(entry) for entry in read_audit(engine))
+    exposed.extend(repr(change_set) for s in population.approved_schools() for change_set in read_change_sets(engine, s.urn))
     text = "\n".join(exposed)
     leaked = sorted(value for value in pii_strings(population) if value in text)
     assert leaked == []

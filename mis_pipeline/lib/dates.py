@@ -22,8 +22,19 @@ def london_today(now: datetime | None = None) -> date:
     return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()
 
 
+def as_utc(value):
+    """A stored timestamp with its zone: SQLite hands timestamps back without one, and every
+    timestamp we store is UTC. Anything else passes through unchanged."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value
+
+
 def iso_utc(value: datetime | None) -> str | None:
-    """A stored timestamp as ISO 8601 in UTC (SQLite hands them back without their zone)."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).isoformat()
+    """A stored timestamp as ISO 8601 in UTC."""
+    return None if value is None else as_utc(value).isoformat()
+
+
+def london_date(value: datetime | None) -> date | None:
+    """A stored timestamp's day in England."""
+    return None if value is None else as_utc(value).astimezone(LONDON).date()

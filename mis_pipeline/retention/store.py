@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 from collections import Counter, defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from typing import Iterator
 
 from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, select, update
 
 from mis_pipeline.audit.log import record_audit
 from mis_pipeline.lib.academic import academic_year_label
-from mis_pipeline.lib.dates import LONDON, london_today
+from mis_pipeline.lib.dates import london_date, london_today
 from mis_pipeline.warehouse.schema import (
     DATASET_TABLES, change_sets, data_keys, gias_establishments, pupil_changes, pupils, quarantine, retention_schedule,
     schools, share_pupils, sync_state, unnamed_pupils,
@@ -44,13 +44,6 @@ class DuePupil:
     observed_on: date  # the day the school last reported the pupil's NC year
 
 
-def _london_date(value: datetime | None) -> date | None:
-    """A stored timestamp's day in England (SQLite hands timestamps back without their zone: UTC)."""
-    if value is None:
-        return None
-    return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).astimezone(LONDON).date()
-
-
 def school_facts(conn: Connection, today: date) -> dict[str, SchoolFacts]:
     """What the rules need about every school: its final year group (explicit, else from GIAS),
     its subscription end, and the day it last reported its pupils."""
@@ -61,7 +54,7 @@ def school_facts(conn: Connection, today: date) -> dict[str, SchoolFacts]:
                      .outerjoin(sync_state, and_(sync_state.c.school_urn == schools.c.urn, sync_state.c.dataset == "pupils")))
     ).all()
     return {row.urn: SchoolFacts(final_year_group(row.phase_name, row.statutory_high_age, row.final_year_group),
-                                 row.subscription_end, _london_date(row.last_sync_at) or today) for row in rows}
+                                 row.subscription_end, london_date(row.last_sync_at) or today) for row in rows}
 
 
 def due_pupils(engine: Engine, today: date | None = None, school_urn: str | None = None) -> Iterator[DuePupil]:
@@ -76,8 +69,8 @@ def due_pupils(engine: Engine, today: date | None = None, school_urn: str | None
         for row in conn.execute(query).yield_per(5000):
             school = facts.get(row.school_urn) or SchoolFacts(None, None, today)
             timeline = PupilTimeline(
-                leaving_date=row.leaving_date, left_informed_on=_london_date(row.left_informed_at),
-                deleted_on=_london_date(row.deleted_at), nc_year=row.nc_year, nc_year_observed_on=school.observed_on,
+                leaving_date=row.leaving_date, left_informed_on=london_date(row.left_informed_at),
+                deleted_on=london_date(row.deleted_at), nc_year=row.nc_year, nc_year_observed_on=school.observed_on,
                 final_year=school.final_year, subscription_end=school.subscription_end,
             )
             yield DuePupil(row.pupil_key, row.school_urn, retention_due(timeline), school.observed_on)
@@ -201,7 +194,7 @@ def purge_unnamed(engine: Engine, as_of: date, actor: str, run_id: str | None = 
                        if as_of >= unnamed_due(row.unnamed_on)]
         records = _delete_ids(conn, unnamed_pupils, old_records)
         old_sets = [row.id for row in conn.execute(select(change_sets.c.id, change_sets.c.created_at))
-                    if as_of >= unnamed_due(_london_date(row.created_at))]
+                    if as_of >= unnamed_due(london_date(row.created_at))]
         for start in range(0, len(old_sets), _CHUNK):
             conn.execute(delete(pupil_changes).where(pupil_changes.c.change_set_id.in_(old_sets[start:start + _CHUNK])))
         sets = _delete_ids(conn, change_sets, old_sets)

@@ -24,8 +24,8 @@ def core_changes(conn: Connection, vault: Vault, plan: UpsertPlan, school_urn: s
                  good: list[dict], deleted_keys: frozenset[str], restored_keys: frozenset[str]) -> list[PupilChange]:
     """The pupil changes these core records make to what is held, read before they are written.
     Only pupils whose keyed digest moved are opened, to name the fields that changed."""
-    held = {row.pupil_key: row for row in conn.execute(
-        select(pupils.c.pupil_key, pupils.c.row_hash, pupils.c.deleted_at).where(pupils.c.school_urn == school_urn))}
+    held = _held(conn, school_urn, None if full else
+                 {r["pupil_key"] for r in good} | set(deleted_keys) | set(restored_keys))
     held_deleted = {key for key, row in held.items() if row.deleted_at is not None}
     moved = [r for r in good if r["pupil_key"] not in held or r["pupil_key"] in held_deleted
              or held[r["pupil_key"]].row_hash != plan.row_hash(r, vault.pseudonyms)]
@@ -34,6 +34,18 @@ def core_changes(conn: Connection, vault: Vault, plan: UpsertPlan, school_urn: s
     arrived = {r["pupil_key"] for r in good}
     deleted = set(deleted_keys) | ((set(held) - arrived - set(restored_keys)) if full else set())
     return pupil_changes(before, held_deleted, moved, deleted, set(restored_keys))
+
+
+def _held(conn: Connection, school_urn: str, keys: set[str] | None) -> dict:
+    """Key, digest and deletion mark of the school's held pupils: all of them for a full read
+    (absence is a deletion), else only those the delta names, so a delta costs what it carries."""
+    columns = (pupils.c.pupil_key, pupils.c.row_hash, pupils.c.deleted_at)
+    ours = pupils.c.school_urn == school_urn
+    if keys is None:
+        return {row.pupil_key: row for row in conn.execute(select(*columns).where(ours))}
+    ordered = sorted(keys)
+    return {row.pupil_key: row for start in range(0, len(ordered), _CHUNK)
+            for row in conn.execute(select(*columns).where(ours, pupils.c.pupil_key.in_(ordered[start:start + _CHUNK])))}
 
 
 def _opened(conn: Connection, vault: Vault, keys: list[str]) -> dict[str, dict]:

@@ -7,12 +7,12 @@ pupil whose data key was destroyed has nothing left to open and is not returned.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from typing import Iterator
 
 from sqlalchemy import Engine, select
 
 from data_contracts import PUPILS
+from mis_pipeline.lib.dates import as_utc
 
 from .schema import pupils, quarantine
 from .sealing import open_direct, open_payload
@@ -29,15 +29,8 @@ def read_pupils(engine: Engine, vault: Vault, school_urn: str | None = None) -> 
     with engine.connect() as conn:
         rows = conn.execute(query).mappings().all()
         keys = vault.existing_keys(conn, (row["pupil_key"] for row in rows))
-    return [{**{c: _utc(row[c]) for c in _PLAIN}, **open_direct(PUPILS, row["sealed"], keys[row["pupil_key"]], row["pupil_key"])}
+    return [{**{c: as_utc(row[c]) for c in _PLAIN}, **open_direct(PUPILS, row["sealed"], keys[row["pupil_key"]], row["pupil_key"])}
             for row in rows if row["pupil_key"] in keys]
-
-
-def _utc(value):
-    # SQLite hands timestamps back without their zone; every stored one is UTC.
-    if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def read_quarantine(engine: Engine, vault: Vault, school_urn: str) -> list[dict]:
