@@ -82,3 +82,20 @@ def master_keyring(current: str | None = None, previous: str | None = None):
         current=MasterKey.parse(text, source),
         previous=tuple(MasterKey.parse(part, "MIS_PREVIOUS_MASTER_KEYS") for part in older.split(",") if part.strip()),
     )
+
+
+OPERATOR_ENV = "MIS_OPERATOR"
+
+
+def operator_name() -> str:
+    """Who is acting: `MIS_OPERATOR` (the CLI's `--as NAME` sets it), else the OS user. Audit entries
+    and run tags record it, so an auditor can tell who changed a setting or started a run."""
+    configured = os.environ.get(OPERATOR_ENV, "").strip()
+    if configured:
+        return configured
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (some containers)
+        return f"uid-{os.getuid()}"
