@@ -1,1 +1,1 @@
-"""The audit trail: what was received, changed, withheld and re-keyed, and when. Never who."""
+"""The audit trail: what was received, shared, changed, withheld, purged and re-keyed, when, and who acted."""

@@ -7,12 +7,14 @@ pupil or links back to one.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, insert, or_, select
 
 from data_contracts import AUDIT_LOG, split_valid
 
+from mis_pipeline.config import operator_name
 from mis_pipeline.warehouse.schema import audit_log
 
 
@@ -30,10 +32,39 @@ def record_audit(conn: Connection, action: str, detail: dict, *, actor: str, sch
 
 
 def read_audit(engine: Engine, school_urn: str | None = None, action: str | None = None) -> list[dict]:
+    """Entries in the order they happened. For one school: its own entries, the warehouse-wide ones
+    that concern every school (key rotations, the 5-year purge), and every share that contained it
+    (a share entry names its schools in its detail, as one share covers many)."""
     query = select(audit_log).order_by(audit_log.c.id)
     if school_urn is not None:
-        query = query.where(audit_log.c.school_urn == school_urn)
+        query = query.where(or_(audit_log.c.school_urn == school_urn, audit_log.c.school_urn.is_(None)))
     if action is not None:
         query = query.where(audit_log.c.action == action)
     with engine.connect() as conn:
-        return [{**row, "detail": json.loads(row["detail"])} for row in conn.execute(query).mappings()]
+        entries = [{**row, "detail": json.loads(row["detail"])} for row in conn.execute(query).mappings()]
+    if school_urn is None:
+        return entries
+    return [e for e in entries if e["school_urn"] == school_urn or _concerns(e, school_urn)]
+
+
+def _concerns(entry: dict, school_urn: str) -> bool:
+    """A warehouse-wide entry concerns a school unless it is a share the school was not in."""
+    if entry["action"] == SHARE_ACTION:
+        return school_urn in entry["detail"].get("schools", [])
+    return True
+
+
+SHARE_ACTION = "share_made"
+SCHEDULE_TAG, SENSOR_TAG = "dagster/schedule_name", "dagster/sensor_name"
+OPERATOR_TAG = "mis/operator"
+
+
+def run_actor(tags: Mapping[str, str]) -> str:
+    """Who acts in a Dagster run, for its audit entries: the schedule or sensor that started it
+    ("schedule nightly_sync_schedule"), else the operator the run is tagged with, else the operator
+    of this process (`operator_name()`: a CLI run executes in the CLI's own process)."""
+    if tags.get(SCHEDULE_TAG):
+        return f"schedule {tags[SCHEDULE_TAG]}"
+    if tags.get(SENSOR_TAG):
+        return f"sensor {tags[SENSOR_TAG]}"
+    return tags.get(OPERATOR_TAG) or operator_name()

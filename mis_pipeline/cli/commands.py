@@ -8,18 +8,39 @@ import subprocess
 import sys
 from pathlib import Path
 
+from mis_pipeline.config import operator_name
 from mis_pipeline.instance import dagster_home, get_instance
+
+from .arguments import check_port_free
 
 
 class CommandError(Exception):
-    """A one-line reason the command could not do what was asked."""
+    """A one-line reason the command could not do what was asked (exit code 1)."""
+
+
+class UsageError(CommandError):
+    """A one-line reason the command was asked wrongly: an argument to change (exit code 2)."""
 
 
 def simulator_serve(args) -> int:
     from mis_pipeline.simulator.__main__ import serve_from_args
 
+    refused = check_port_free(args.host, args.port) if args.port else None
+    if refused:
+        raise CommandError(refused)
     serve_from_args(args)
     return 0
+
+
+def require_registered(engine, urns: list[str]) -> None:
+    """Every per-school command names a registered school, or is refused as bad usage."""
+    from mis_pipeline.registry.store import list_schools
+
+    known = {school.urn for school in list_schools(engine)}
+    for urn in urns:
+        if urn not in known:
+            raise UsageError(f"school {urn} is not registered (see `mis-pipeline schools list`; "
+                             "`mis-pipeline schools discover` registers the schools that approved us)")
 
 
 def sync(args) -> int:
@@ -78,6 +99,9 @@ def ui(args) -> int:
     workspace = root / "workspace.yaml"
     if not workspace.exists():
         raise CommandError(f"no workspace.yaml at {root}: run the UI from a checkout of the repository")
+    refused = check_port_free(args.host, args.port)
+    if refused:
+        raise CommandError(refused)
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home})", flush=True)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
     return subprocess.call(command, cwd=root, env={**os.environ, "DAGSTER_HOME": str(home)})
@@ -140,7 +164,7 @@ def keys_rotate(args) -> int:
 
     keyring, engine = _keyring_and_engine()
     try:
-        result = rotate(engine, keyring, batch_size=args.batch_size)
+        result = rotate(engine, keyring, batch_size=args.batch_size, actor=operator_name())
     except KeyringError as error:
         raise CommandError(str(error)) from None
     retired = ", ".join(result.retired) or "none"
@@ -196,8 +220,10 @@ def schools_set(args) -> int:
     )
     if change.is_empty():
         raise CommandError("nothing to set: see `mis-pipeline schools set --help`")
+    engine = get_engine()
+    require_registered(engine, args.urn)
     try:
-        moved = apply_settings(get_engine(), args.urn, change, actor="cli")
+        moved = apply_settings(engine, args.urn, change, actor=operator_name())
     except SettingsError as error:
         raise CommandError(str(error)) from None
     for urn, settings in moved.items():
@@ -228,8 +254,10 @@ def changes(args) -> int:
     from mis_pipeline.warehouse.change_store import read_change_sets
     from mis_pipeline.warehouse.engine import get_engine
 
+    engine = get_engine()
+    require_registered(engine, [args.urn])
     entries = []
-    for change_set in read_change_sets(get_engine(), args.urn):
+    for change_set in read_change_sets(engine, args.urn):
         fields = Counter(f for c in change_set["changes"] for f in c["fields"])
         entries.append({"id": change_set["id"], "status": change_set["status"],
                         "computed_at": iso_utc(change_set["created_at"]), "applied_at": iso_utc(change_set["applied_at"]),
@@ -309,27 +337,36 @@ def date_after(day, days: int):
 
 def audit(args) -> int:
     """The audit log, whole or for one school, as JSON, CSV or a PDF for the school's DPO."""
+    from datetime import datetime, timezone
+
     from mis_pipeline.audit.log import read_audit
-    from mis_pipeline.audit.report import as_csv, as_json, as_pdf
-    from mis_pipeline.registry.store import list_schools
+    from mis_pipeline.audit.report import as_csv, as_json, as_pdf, events, load_names, school_links
     from mis_pipeline.warehouse.engine import get_engine
 
+    if args.format == "pdf" and not args.out:
+        raise UsageError("--format pdf needs --out FILE")
     engine = get_engine()
+    if args.urn:
+        require_registered(engine, [args.urn])
     entries = read_audit(engine, school_urn=args.urn)
+    names = load_names(engine, entries)
+    rows = events(entries, names, args.urn)
+    produced = datetime.now(timezone.utc)
+    if args.urn:
+        title = f"Data processing record: {names.school(args.urn)} (URN {args.urn})"
+        facts = [("School", f"{names.school(args.urn)}, URN {args.urn}"), *school_links(engine, args.urn)]
+    else:
+        title, facts = "Data processing record: all schools", [("Schools", f"{len(names.schools)} known")]
     if args.format == "pdf":
-        if not args.out:
-            raise CommandError("--format pdf needs --out FILE")
-        names = {s.urn: s.name for s in list_schools(engine)}
-        title = f"Data processing record: {names.get(args.urn, 'school ' + args.urn)}" if args.urn else \
-            "Data processing record: all schools"
-        subtitle = f"URN {args.urn}" if args.urn else f"{len(names)} schools registered"
-        Path(args.out).write_bytes(as_pdf(entries, title, subtitle))
-        print(f"wrote {args.out} ({len(entries)} entries)")
+        Path(args.out).write_bytes(as_pdf(rows, title, facts, produced, per_school=bool(args.urn)))
+        print(f"wrote {args.out} ({len(rows)} entries)")
         return 0
-    text = as_json(entries) if args.format == "json" else as_csv(entries)
+    about = {"title": title, "school_urn": args.urn, "school_name": names.school(args.urn),
+             "produced_at": produced.isoformat(), "entries": len(rows)}
+    text = as_json(rows, about) if args.format == "json" else as_csv(rows)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
-        print(f"wrote {args.out} ({len(entries)} entries)")
+        print(f"wrote {args.out} ({len(rows)} entries)")
     else:
         print(text, end="" if text.endswith("\n") else "\n")
     return 0

@@ -2,19 +2,26 @@
 
 from __future__ import annotations
 
-import argparse
+import os
 import signal
 import sys
 
+from mis_pipeline.config import OPERATOR_ENV, refuse_production_without_master_key
 from mis_pipeline.registry.scopes import WITHHOLDABLE
 from mis_pipeline.simulator.__main__ import add_serve_arguments
 
 from . import commands
+from .arguments import (
+    FAILED, USAGE, OneLineParser, environment_failure, non_negative_int, port, positive_int, report,
+)
 from .sar_command import add_sar_parser
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mis-pipeline", description=__doc__)
+    parser = OneLineParser(prog="mis-pipeline", description=__doc__)
+    parser.add_argument("--as", dest="operator", metavar="NAME",
+                        help="who is acting, recorded in the audit log and on runs (sets MIS_OPERATOR; "
+                             "default: MIS_OPERATOR, else your login name)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     simulator = sub.add_parser("simulator", help="a local Wonde simulator").add_subparsers(dest="action", required=True)
@@ -25,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
     sync = sub.add_parser("sync", help="discover schools, then sync them through the Dagster job")
     sync.add_argument("--school", action="append", default=[], metavar="URN",
                       help="sync only this school (repeatable); default: every automatic, unpaused school")
-    sync.add_argument("--max-workers", type=int, default=4, help="schools synced at once in a run")
+    sync.add_argument("--max-workers", type=positive_int, default=4, help="schools synced at once in a run")
     sync.set_defaults(handler=commands.sync)
 
     schools = sub.add_parser("schools", help="the school registry: list it, import GIAS reference data")
@@ -75,14 +82,14 @@ def _parser() -> argparse.ArgumentParser:
     generate.set_defaults(handler=commands.keys_generate)
     rotate = keys.add_parser("rotate", help="re-wrap every data key under MIS_MASTER_KEY "
                                              "(old keys listed in MIS_PREVIOUS_MASTER_KEYS)")
-    rotate.add_argument("--batch-size", type=int, default=1000, help="data keys re-wrapped per transaction")
+    rotate.add_argument("--batch-size", type=positive_int, default=1000, help="data keys re-wrapped per transaction")
     rotate.set_defaults(handler=commands.keys_rotate)
     key_status = keys.add_parser("status", help="master keys in use and how many data keys each wraps")
-    key_status.add_argument("--json", action="store_true")
+    key_status.add_argument("--json", action="store_true", help="one JSON document on stdout")
     key_status.set_defaults(handler=commands.keys_status)
 
     change_sets = sub.add_parser("changes", help="a school's change sets: applied or pending, counts, fields changed")
-    change_sets.add_argument("urn")
+    change_sets.add_argument("urn", help="the school's URN")
     change_sets.add_argument("--json", action="store_true", help="one JSON document on stdout")
     change_sets.set_defaults(handler=commands.changes)
 
@@ -93,13 +100,15 @@ def _parser() -> argparse.ArgumentParser:
     purge.set_defaults(handler=commands.purge)
 
     retention = sub.add_parser("retention", help="early warning: named data falling due soon, per school and rule")
-    retention.add_argument("--within", type=int, default=30, metavar="DAYS")
+    retention.add_argument("--within", type=non_negative_int, default=30, metavar="DAYS",
+                           help="how many days ahead to look")
     retention.add_argument("--json", action="store_true", help="one JSON document on stdout")
     retention.set_defaults(handler=commands.retention)
 
     audit = sub.add_parser("audit", help="the audit trail: received, shared, purged, settings, keys (no pupil named)")
     audit.add_argument("urn", nargs="?", help="one school (default: every entry)")
-    audit.add_argument("--format", choices=("json", "csv", "pdf"), default="json")
+    audit.add_argument("--format", choices=("json", "csv", "pdf"), default="json",
+                       help="json or csv for auditors' tools (fields in the README), pdf for the school's DPO")
     audit.add_argument("--out", metavar="FILE", help="write to FILE (required for pdf)")
     audit.set_defaults(handler=commands.audit)
 
@@ -117,8 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     status.set_defaults(handler=commands.status)
 
     ui = sub.add_parser("ui", help="serve the Dagster UI over the same instance")
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=3000)
+    ui.add_argument("--host", default="127.0.0.1", help="the address the UI listens on")
+    ui.add_argument("--port", type=port, default=3000, help="the port the UI listens on")
     ui.set_defaults(handler=commands.ui)
     return parser
 
@@ -126,11 +135,28 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mis-pipeline status | head` ends quietly
     args = _parser().parse_args(argv)
+    if args.operator is not None:
+        if not args.operator.strip():
+            return report("--as takes a name (got an empty one)", USAGE)
+        os.environ[OPERATOR_ENV] = args.operator.strip()
     try:
+        if (args.command, getattr(args, "action", None)) not in WITHOUT_THE_VAULT:
+            refuse_production_without_master_key()
         return args.handler(args)
+    except commands.UsageError as error:
+        return report(str(error), USAGE)
     except commands.CommandError as error:
-        print(f"mis-pipeline: {error}", file=sys.stderr)
-        return 1
+        return report(str(error), FAILED)
+    except Exception as error:  # noqa: BLE001 (the last resort: one line, never a traceback)
+        known = environment_failure(error)
+        if known is None and os.environ.get("MIS_DEBUG") == "1":
+            raise
+        return report(known or f"unexpected {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else 'no message'} "
+                               "(MIS_DEBUG=1 shows the traceback)", FAILED)
+
+
+# Commands that neither open the vault nor touch pupil data: they run without a master key.
+WITHOUT_THE_VAULT = {("simulator", "serve"), ("keys", "generate"), ("keys", "init")}
 
 
 if __name__ == "__main__":

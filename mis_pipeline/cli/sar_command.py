@@ -10,7 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .commands import CommandError
+from mis_pipeline.config import operator_name
+
+from .commands import CommandError, UsageError, require_registered
 
 
 def add_sar_parser(subparsers) -> None:
@@ -32,7 +34,7 @@ def add_sar_parser(subparsers) -> None:
 def sar_report(args) -> int:
     from mis_pipeline.config import MissingMasterKeyError, master_keyring
     from mis_pipeline.lib.crypto import KeyringError
-    from mis_pipeline.reports.sar import SarError, check_request, describe, produce_report
+    from mis_pipeline.reports.sar import SarError, SarRequestError, check_request, describe, produce_report
     from mis_pipeline.warehouse.engine import get_engine
     from mis_pipeline.warehouse.vault import open_vault
 
@@ -40,9 +42,13 @@ def sar_report(args) -> int:
     out = Path(args.out)
     try:
         check_request(args.urn, upn, args.format, out)
-        engine = get_engine()
+    except SarRequestError as error:
+        raise UsageError(str(error)) from None
+    engine = get_engine()
+    require_registered(engine, [args.urn])
+    try:
         vault = open_vault(engine, master_keyring())
-        produced = produce_report(engine, vault, args.urn, upn, args.format, out, actor="cli")
+        produced = produce_report(engine, vault, args.urn, upn, args.format, out, actor=operator_name())
     except (SarError, MissingMasterKeyError, KeyringError) as error:
         raise CommandError(str(error)) from None
     print(describe(produced, args.out))

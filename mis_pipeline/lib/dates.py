@@ -38,3 +38,14 @@ def iso_utc(value: datetime | None) -> str | None:
 def london_date(value: datetime | None) -> date | None:
     """A stored timestamp's day in England."""
     return None if value is None else as_utc(value).astimezone(LONDON).date()
+
+
+def uk_day(value: date) -> str:
+    """A day as a reader in England writes it: `5 December 2026`."""
+    return f"{value.day} {value:%B %Y}"
+
+
+def uk_time(value: datetime) -> str:
+    """A stored timestamp in UK time with the zone named (GMT or BST): `5 December 2026, 14:03 GMT`."""
+    local = as_utc(value).astimezone(LONDON)
+    return f"{uk_day(local)}, {local:%H:%M} {local.tzname()}"

@@ -16,139 +16,41 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from sqlalchemy import Connection, Engine, func, select
 
-from data_contracts import ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, PUPIL_DETAILS, PUPIL_GROUPS, PUPILS, Contract
 from mis_pipeline.audit.log import record_audit
 from mis_pipeline.warehouse.reader import read_pupils, read_quarantine
 from mis_pipeline.warehouse.schema import (
-    DATASET_TABLES, change_sets, gias_establishments, pupil_changes, schools, share_log, share_pupils, unnamed_pupils,
+    DATASET_TABLES, change_sets, pupil_changes, schools, share_log, share_pupils, unnamed_pupils,
 )
 from mis_pipeline.warehouse.vault import Vault
 
+from .names import partner_name
+from .sar_model import NOT_GRANTED, SECTION_BY_KEY, SECTIONS, UNNAMED_SECTION, WITHHELD, SubjectAccessReport
+from .sar_render import render
+
 FORMATS = ("json", "csv", "pdf")
+SUFFIXES = {"json": ".json", "csv": ".zip", "pdf": ".pdf"}
 AUDIT_ACTION = "subject_access_report"
-UNNAMED_SECTION = "unnamed_figures"
 
 
 class SarError(Exception):
     """A one-line reason no report could be made; never carries the UPN or any pupil value."""
 
 
-@dataclass(frozen=True)
-class Section:
-    key: str  # the JSON key and the CSV file name
-    title: str  # the heading a reader sees (PDF)
-    columns: tuple[str, ...]
-    labels: dict[str, str] = field(default_factory=dict)  # column -> readable label
+class SarRequestError(SarError):
+    """The request itself is wrong (format, URN, UPN shape, output file): the operator must change it."""
 
-
-def _labels(contract: Contract, columns: tuple[str, ...], **extra: str) -> dict[str, str]:
-    known = {c.name: c.description for c in contract.columns}
-    return {name: extra.get(name) or known[name] for name in columns}
-
-
-def _item_columns(contract: Contract) -> tuple[str, ...]:
-    """A data item's columns as held, less the internal key and the school (the report's own)."""
-    return tuple(c.name for c in contract.columns if c.name not in ("pupil_key", "school_urn"))
-
-
-# The record's columns: names and identity first, then the rest of the contract (so a column the
-# contract gains appears without a change here), then what we recorded about holding it.
-_RECORD_FIRST = ("legal_forename", "middle_names", "legal_surname", "forename", "surname", "date_of_birth", "sex",
-                 "upn", "former_upn", "nc_year", "admission_date", "leaving_date")
-_RECORD_HELD = ("first_synced_at", "last_changed_at", "deleted_at", "left_informed_at")
-_RECORD_COLUMNS = (_RECORD_FIRST + tuple(c.name for c in PUPILS.columns
-                                         if c.name not in _RECORD_FIRST and c.name != "pupil_key") + _RECORD_HELD)
-
-SECTIONS = (
-    Section("pupil", "Pupil record", _RECORD_COLUMNS, _labels(
-        PUPILS, _RECORD_COLUMNS, school_urn="School URN", connector="Received through (connector)",
-        connector_pupil_id="The connector's id for the pupil", upi="The connector's unique pupil identifier",
-        mis_id="The school system's id for the pupil", source_updated_at="Last changed in the school's system",
-        first_synced_at="First received by us", last_changed_at="Last changed here",
-        deleted_at="Deleted in the school's system on", left_informed_at="Leaving date first received on",
-        nc_year="National curriculum year", sex="Sex", upn="UPN (Unique Pupil Number)", former_upn="Former UPN",
-        leaving_date="Leaving date")),
-    Section("additional_details", "Additional details", _item_columns(PUPIL_DETAILS),
-            _labels(PUPIL_DETAILS, _item_columns(PUPIL_DETAILS),
-                    source_updated_at="Last changed in the school's system")),
-    Section("attendance", "Attendance", _item_columns(ATTENDANCE_SESSIONS),
-            _labels(ATTENDANCE_SESSIONS, _item_columns(ATTENDANCE_SESSIONS), session_date="Date", session="Session",
-                    mark="Mark", source_updated_at="Last changed in the school's system")),
-    Section("assessments", "Assessment results", _item_columns(ASSESSMENT_RESULTS),
-            _labels(ASSESSMENT_RESULTS, _item_columns(ASSESSMENT_RESULTS), aspect_name="Subject or aspect",
-                    result_set_name="Assessment period", result="Result", result_date="Date",
-                    source_updated_at="Last changed in the school's system")),
-    Section("groups", "Groups", _item_columns(PUPIL_GROUPS),
-            _labels(PUPIL_GROUPS, _item_columns(PUPIL_GROUPS), group_type="Kind of group", group_code="Code",
-                    group_name="Name", source_updated_at="Last changed in the school's system")),
-    Section("change_history", "History of changes",
-            ("change_set", "computed_at", "applied_at", "status", "kind", "fields"),
-            {"change_set": "No.", "computed_at": "Received", "applied_at": "Applied", "status": "Status",
-             "kind": "Change", "fields": "Fields that changed"}),
-    Section("quarantined_records", "Records held back by our checks", ("dataset", "rule", "record"),
-            {"dataset": "Data item", "rule": "Check it failed", "record": "The record as received"}),
-    Section("shared_with", "Shared with", ("partner", "partner_name", "made_at"),
-            {"partner": "Partner", "partner_name": "Name", "made_at": "When"}),
-)
-UNNAMED = Section(UNNAMED_SECTION, "Un-named figures held for the school", ("academic_year", "rule", "records"),
-                  {"academic_year": "School year", "rule": "Why the named data was removed", "records": "Records"})
-SECTION_BY_KEY = {s.key: s for s in (*SECTIONS, UNNAMED)}
 
 _ITEM_SECTIONS = {"additional_details": "pupil_details", "attendance": "attendance_sessions",
                   "assessments": "assessment_results", "groups": "pupil_groups"}
 _ITEM_ORDER = {"additional_details": (), "attendance": ("session_date", "session"),
                "assessments": ("result_date", "result_set_name", "aspect_name"), "groups": ("group_type", "group_code")}
 
-
-@dataclass(frozen=True)
-class SubjectAccessReport:
-    school_urn: str
-    school_name: str
-    produced_at: datetime
-    upn_searched: str
-    found: bool
-    matched_on: str | None  # "upn" or "former_upn" when found
-    sections: dict[str, list[dict]]  # section key -> rows, in `SECTIONS` order (or the un-named figures)
-
-    @property
-    def pupil(self) -> dict | None:
-        rows = self.sections.get("pupil") or []
-        return rows[0] if rows else None
-
-    @property
-    def shown(self) -> tuple[Section, ...]:
-        """The sections this report holds: every named section when found, else the un-named figures."""
-        return SECTIONS if self.found else (UNNAMED,)
-
-    def counts(self) -> dict[str, int]:
-        return {s.key: len(self.sections.get(s.key, [])) for s in self.shown}
-
-    @property
-    def unnamed_total(self) -> int:
-        return sum(row["records"] for row in self.sections.get(UNNAMED_SECTION, []))
-
-    def statement(self) -> str:
-        """What the report says, in a sentence or two a parent can read."""
-        school = f"{self.school_name} (URN {self.school_urn})"
-        if self.found:
-            via = " (found by a former UPN)" if self.matched_on == "former_upn" else ""
-            record = "" if self.pupil else (" No current pupil record is held: only the records our checks held back, "
-                                            "listed below.")
-            return (f"This report sets out everything held about the pupil named in it{via}, as received from "
-                    f"{school}.{record}")
-        unnamed = (f"The school has {self.unnamed_total} un-named records in total (listed below)"
-                   if self.unnamed_total else "The school has no un-named records")
-        return ("Nothing held: no named data is held about a pupil with this UPN at "
-                f"{school}. When a pupil's named data is removed under the retention rules, what remains is "
-                "un-named: it holds no name, UPN, date of birth or other identifier, so it cannot be linked to "
-                f"any pupil, and is kept for audit for up to 5 years. {unnamed}; none of them can be said to be "
-                "this pupil's.")
 
 
 def normalise_upn(text: str) -> str:
@@ -159,9 +61,11 @@ def gather(engine: Engine, vault: Vault, school_urn: str, upn: str, now: datetim
     """Everything held about the pupil with this UPN (or former UPN) at this school."""
     wanted = normalise_upn(upn)
     with engine.connect() as conn:
-        school_name = conn.execute(select(schools.c.name).where(schools.c.urn == school_urn)).scalar_one_or_none()
-    if school_name is None:
+        school = conn.execute(select(schools.c.name, schools.c.granted_items, schools.c.withheld_items)
+                              .where(schools.c.urn == school_urn)).one_or_none()
+    if school is None:
         raise SarError(f"no school with URN {school_urn} is registered")
+    school_name = school.name
     produced_at = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     held = read_pupils(engine, vault, school_urn)
     record, matched_on = _match(held, wanted, "held pupil record")
@@ -190,7 +94,16 @@ def gather(engine: Engine, vault: Vault, school_urn: str, upn: str, now: datetim
             for q in quarantined if q["record"].get("pupil_key") == pupil_key]
         sections["shared_with"] = _shares(conn, pupil_key)
     return SubjectAccessReport(school_urn, school_name, produced_at, wanted, True, matched_on,
-                               {s.key: sections[s.key] for s in SECTIONS})
+                               {s.key: sections[s.key] for s in SECTIONS},
+                               not_collected(json.loads(school.granted_items), json.loads(school.withheld_items)))
+
+
+def not_collected(granted: list[str], withheld: list[str]) -> dict[str, str]:
+    """The item sections the school does not let us collect, and why: withheld in its settings, or
+    never granted at the connector. (Item names and section keys are the same words.)"""
+    reasons = {item: NOT_GRANTED for item in _ITEM_SECTIONS if item not in granted}
+    reasons.update({item: WITHHELD for item in _ITEM_SECTIONS if item in withheld})
+    return reasons
 
 
 def _match(candidates: list[dict], wanted: str, what: str) -> tuple[dict | None, str | None]:
@@ -237,29 +150,14 @@ def _change_history(conn: Connection, school_urn: str, pupil_key: str) -> list[d
              "status": row.status, "kind": row.kind, "fields": list(json.loads(row.fields))} for row in rows]
 
 
-_PARTNER_KINDS = {"la": "Local authority", "trust": "Academy trust", "diocese": "Diocese"}
-
-
 def _shares(conn: Connection, pupil_key: str) -> list[dict]:
     """Which partners received the pupil's data, and when, oldest first."""
     rows = conn.execute(
         select(share_log.c.id, share_log.c.partner, share_log.c.made_at)
         .select_from(share_pupils.join(share_log, share_log.c.id == share_pupils.c.share_id))
         .where(share_pupils.c.pupil_key == pupil_key).order_by(share_log.c.made_at, share_log.c.id)).all()
-    names = {partner: _partner_name(conn, partner) for partner in {row.partner for row in rows}}
+    names = {partner: partner_name(conn, partner) for partner in {row.partner for row in rows}}
     return [{"partner": row.partner, "partner_name": names[row.partner], "made_at": _utc(row.made_at)} for row in rows]
-
-
-def _partner_name(conn: Connection, partner: str) -> str:
-    """A partner id (la-371, trust-2044, diocese-CE23) as a reader knows it, named from GIAS."""
-    kind, _, code = partner.partition("-")
-    column = {"la": (gias_establishments.c.la_name, gias_establishments.c.la_code),
-              "trust": (gias_establishments.c.trust_name, gias_establishments.c.trust_uid),
-              "diocese": (gias_establishments.c.diocese_name, gias_establishments.c.diocese_code)}.get(kind)
-    if column is None:
-        return partner
-    name = conn.execute(select(column[0]).where(column[1] == code, column[0].is_not(None)).limit(1)).scalar()
-    return f"{_PARTNER_KINDS[kind]}: {name}" if name else f"{_PARTNER_KINDS[kind]} {code}"
 
 
 def _unnamed_figures(conn: Connection, school_urn: str) -> list[dict]:
@@ -288,26 +186,28 @@ class Produced:
 def check_request(school_urn: str, upn: str, fmt: str, out: Path) -> None:
     """Refuse a request that cannot succeed before anything is decrypted."""
     if fmt not in FORMATS:
-        raise SarError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
+        raise SarRequestError(f"format must be one of {', '.join(FORMATS)} (got {fmt!r})")
     if not school_urn or not school_urn.isdigit():
-        raise SarError("the school URN must be digits")
+        raise SarRequestError("the school URN must be digits")
     wanted = normalise_upn(upn)
     if not wanted:
-        raise SarError("no UPN given")
+        raise SarRequestError("no UPN given")
     if len(wanted) != 13 or not wanted.isalnum():
-        raise SarError("a UPN has 13 letters and digits; check the one given")
+        raise SarRequestError("a UPN has 13 letters and digits; check the one given")
+    suffix = SUFFIXES[fmt]
+    if out.suffix.lower() != suffix:
+        what = "a zip of CSV files, one per section" if fmt == "csv" else f"a {fmt.upper()} file"
+        raise SarRequestError(f"--format {fmt} writes {what}: name the output file *{suffix} (got {out.name})")
     if out.exists():
-        raise SarError("the output file already exists; not overwriting it")
+        raise SarRequestError("the output file already exists; not overwriting it")
     if not out.parent.is_dir():
-        raise SarError("the output file's folder does not exist")
+        raise SarRequestError("the output file's folder does not exist")
 
 
 def produce_report(engine: Engine, vault: Vault, school_urn: str, upn: str, fmt: str, out: Path, *, actor: str,
                    run_id: str | None = None, now: datetime | None = None) -> Produced:
     """Gather, render and write the report (readable by its owner only), and audit it: the file
     and the audit entry exist together or not at all."""
-    from .sar_render import render
-
     out = Path(out)
     check_request(school_urn, upn, fmt, out)
     report = gather(engine, vault, school_urn, upn, now)

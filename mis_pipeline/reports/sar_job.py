@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
+from mis_pipeline.audit.log import run_actor
 from mis_pipeline.config import MissingMasterKeyError
 from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.warehouse.resource import WarehouseResource
@@ -61,7 +62,7 @@ def write_subject_access_report(context: dg.OpExecutionContext, config: SubjectA
     try:
         engine, vault = warehouse.engine(), warehouse.vault()
         produced = produce_report(engine, vault, request["urn"], request["upn"], request["format"], request["out"],
-                                  actor="dagster", run_id=context.run.run_id)
+                                  actor=run_actor(context.run.tags), run_id=context.run.run_id)
     except (SarError, KeyringError, MissingMasterKeyError) as error:
         raise dg.Failure(description=str(error)) from None
     context.log.info(f"subject access report for a pupil of school {produced.school_urn}: "

@@ -26,9 +26,16 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from mis_pipeline.lib.dates import iso_utc
+from mis_pipeline.lib.dates import iso_utc, uk_day, uk_time
 
-from .sar import SECTION_BY_KEY, Section, SubjectAccessReport
+from .codes import (
+    ASSESSMENT_RESULTS, ATTENDANCE_MARKS, CONNECTORS, DATASETS, ETHNICITIES, FIRST_LANGUAGES, RETENTION_RULES, SEN_PROVISION,
+    SEXES, UNKNOWN, explain,
+)
+from .pdf import numbered_canvas
+from .pdf import section as section_kept
+
+from .sar_model import SECTION_BY_KEY, Section, SubjectAccessReport
 
 TITLE = "Subject access report"
 CSV_ABOUT = "report.csv"
@@ -55,7 +62,8 @@ def _plain(value):
 def about(report: SubjectAccessReport) -> dict:
     return {"title": TITLE, "school_urn": report.school_urn, "school_name": report.school_name,
             "produced_at": iso_utc(report.produced_at), "found": report.found, "matched_on": report.matched_on,
-            "upn_searched": report.upn_searched, "statement": report.statement(), "sections": report.counts()}
+            "upn_searched": report.upn_searched, "statement": report.statement(), "sections": report.counts(),
+            "not_collected": report.not_collected}
 
 
 def as_json(report: SubjectAccessReport) -> bytes:
@@ -130,35 +138,13 @@ def _register_fonts() -> None:
     pdfmetrics.registerFontFamily(FONT, normal=FONT, bold=FONT_BOLD, italic=FONT, boldItalic=FONT_BOLD)
 
 
-SEN = {"N": "no special educational needs", "K": "SEN support", "E": "education, health and care plan"}
-SEXES = {"M": "male", "F": "female"}
-CONNECTORS = {"wonde": "Wonde", "xod": "Groupcall Xporter on Demand"}
 CHANGE_KINDS = {"new": "first received", "changed": "changed", "left": "left the school",
                 "deleted": "deleted in the school's system", "restored": "restored in the school's system"}
 STATUSES = {"applied": "applied", "pending": "waiting for the school to apply it",
             "superseded": "replaced by a later change set, never applied"}
-RULES = {"left": "the pupil left", "completed_key_stage": "the pupil completed the school's last key stage",
-         "subscription_ended": "the school's subscription ended"}
-DATASETS = {"pupils": "Pupil record", "pupil_details": "Additional details", "attendance_sessions": "Attendance",
-            "assessment_results": "Assessment results", "pupil_groups": "Groups"}
-ATTENDANCE_MARKS = {
-    "/": "present (morning)", "\\": "present (afternoon)", "L": "late, before the register closed",
-    "K": "education arranged by the local authority", "V": "educational visit or trip",
-    "P": "approved sporting activity", "W": "work experience", "B": "other approved educational activity",
-    "D": "attending another school it is registered at", "C": "authorised leave of absence",
-    "C1": "regulated performance or employment abroad", "C2": "part-time timetable",
-    "M": "medical or dental appointment", "J1": "interview", "J": "interview", "S": "study leave",
-    "R": "religious observance", "T": "travelling (mobile child)",
-    "I": "illness", "E": "suspended or excluded", "G": "holiday not authorised", "N": "reason not yet given",
-    "O": "unauthorised absence", "U": "late, after the register closed", "H": "authorised holiday (before 2024)",
-    "Y": "exceptional circumstances (before 2024)", "X": "not required to attend",
-    "Q": "unable to attend: no access arranged",
-    "Y1": "unable to attend: transport", "Y2": "unable to attend: travel disruption",
-    "Y3": "unable to attend: part of the school closed", "Y4": "unable to attend: school closed unexpectedly",
-    "Y5": "unable to attend: in custody", "Y6": "unable to attend: public health guidance",
-    "Y7": "unable to attend: other unavoidable cause", "Z": "not yet on the admission register",
-    "#": "planned school closure", "-": "no mark recorded yet",
-}
+# Columns holding a code, and the code set that explains it.
+CODED = {"sen_status": SEN_PROVISION, "sex": SEXES, "first_language": FIRST_LANGUAGES, "ethnicity": ETHNICITIES,
+         "result": ASSESSMENT_RESULTS, "mark": ATTENDANCE_MARKS}
 
 
 def _words(value) -> str:
@@ -168,19 +154,20 @@ def _words(value) -> str:
     if isinstance(value, bool):
         return "Yes" if value else "No"
     if isinstance(value, datetime):
-        value = value.astimezone(timezone.utc)
-        return f"{value.day} {value:%B %Y, %H:%M} UTC"
+        return uk_time(value)
     if isinstance(value, date):
-        return f"{value.day} {value:%B %Y}"
+        return uk_day(value)
     if isinstance(value, (list, tuple)):
         return ", ".join(_words(v) for v in value)
     return str(value)
 
 
 def _shown(column: str, value) -> str:
-    coded = {"sen_status": SEN, "sex": SEXES, "kind": CHANGE_KINDS, "status": STATUSES, "rule": RULES}.get(column)
-    if coded and value in coded:
-        return f"{value} ({coded[value]})" if column in ("sen_status", "sex") else coded[value]
+    if column in CODED and value not in (None, ""):
+        return explain(CODED[column], value)
+    worded = {"kind": CHANGE_KINDS, "status": STATUSES, "rule": RETENTION_RULES}.get(column)
+    if worded and value in worded:
+        return worded[value]
     if column == "connector":
         return CONNECTORS.get(value, _words(value))
     if column == "fields":
@@ -237,37 +224,63 @@ def _name(pupil: dict | None) -> str | None:
 
 def _section_flowables(report: SubjectAccessReport, number: int, section: Section, styles: _Styles) -> list:
     rows = report.sections.get(section.key, [])
-    story = [_p(f"{number}. {section.title}", styles.heading)]
+    heading = _p(f"{number}. {section.title}", styles.heading)
     if not rows:
-        story.append(_p("Nothing held." if report.found else "None.", styles.body))
-        return story
+        empty = report.emptiness(section.key) if report.found else "none"
+        return section_kept(heading, [_p(empty[0].upper() + empty[1:] + ".", styles.body)])
     labels = section.labels
     if section.key in ("pupil", "additional_details"):
         row = rows[0]
         table = [[labels[c], _shown(c, row.get(c))] for c in section.columns]
-        story.append(_table(table, [70 * mm, _WIDTH - 70 * mm], styles, header=False))
-        return story
+        return section_kept(heading, [_table(table, [70 * mm, _WIDTH - 70 * mm], styles, header=False)])
     if section.key == "attendance":
         counts = Counter(row["mark"] for row in rows)
         summary = [["Mark", "Meaning", "Sessions"]] + [
-            [mark, ATTENDANCE_MARKS.get(mark, "code used by the school"), str(n)] for mark, n in sorted(counts.items())]
-        story += [_p(f"{len(rows)} sessions recorded. Summary by mark:", styles.body),
-                  _table(summary, [20 * mm, 130 * mm, 30 * mm], styles), Spacer(1, 3 * mm)]
-        columns = ("session_date", "session", "mark")
-        table = [[labels[c] for c in columns] + ["Meaning"]] + [
-            [_shown(c, row[c]) for c in columns] + [ATTENDANCE_MARKS.get(row["mark"], "")] for row in rows]
-        story.append(_table(table, [50 * mm, 25 * mm, 20 * mm, 85 * mm], styles))
-        return story
+            [mark, ATTENDANCE_MARKS.get(mark, UNKNOWN), str(n)] for mark, n in sorted(counts.items())]
+        columns = ("session_date", "session")
+        table = [[labels[c] for c in columns] + ["Mark", "Meaning"]] + [
+            [_shown(c, row[c]) for c in columns] + [row["mark"], ATTENDANCE_MARKS.get(row["mark"], UNKNOWN)]
+            for row in rows]
+        return section_kept(heading, [_p(f"{len(rows)} sessions recorded. Summary by mark:", styles.body),
+                                      _table(summary, [20 * mm, 130 * mm, 30 * mm], styles), Spacer(1, 3 * mm),
+                                      _table(table, [50 * mm, 25 * mm, 20 * mm, 85 * mm], styles)])
     columns = tuple(c for c in section.columns if c != "source_updated_at")
     table = [[labels[c] for c in columns]] + [[_shown(c, row.get(c)) for c in columns] for row in rows]
     widths = _WIDTHS.get(section.key) or [_WIDTH / len(columns)] * len(columns)
-    story.append(_table(table, widths, styles))
-    return story
+    return section_kept(heading, [_table(table, widths, styles)])
+
+
+GLOSSARY = (
+    ("UPN (Unique Pupil Number)", "the number the Department for Education's systems give a pupil in England; "
+                                  "it stays with the pupil from school to school."),
+    ("Former UPN", "a UPN the pupil had before, for example a temporary one replaced by the permanent one."),
+    ("Connector", "the company whose service passes the school's data to us (Wonde or Groupcall Xporter on "
+                  "Demand); the school chooses which data items it passes on."),
+    ("Reference numbers", "the school's system, and the connector, each give the pupil a reference number of "
+                          "their own so that updates reach the right record; they mean nothing outside those "
+                          "systems."),
+    ("Attendance mark", "the Department for Education's register code for a morning (AM) or afternoon (PM) "
+                        "session; each mark shown is explained beside it."),
+    ("Census codes", "the codes schools use in the school census for first language, ethnicity and special "
+                     "educational needs (SEN) provision; each is explained beside it."),
+    ("Assessment results", "teacher assessment codes (WTS working towards, EXS expected standard, GDS greater "
+                           "depth) and GCSE grades 9 to 1; each is explained beside it."),
+    ("Not collected (withheld by the school)", "the school told us not to collect this item, so nothing of it "
+                                               "is held; this is different from \"nothing held\", where the "
+                                               "item is collected but the school's system holds nothing for "
+                                               "the pupil."),
+    ("Change set", "the changes found at one update from the school's system; only the names of the fields "
+                   "that changed are kept, not the earlier values."),
+    ("Records held back by our checks", "a record from the school that failed a check (for example a UPN "
+                                        "whose check letter is wrong) is kept aside until the school corrects it."),
+    ("Partners", "the school's local authority, academy trust and diocese: the only organisations its data "
+                 "is shared with, and only as the school allows."),
+    ("Times", "shown in UK time, GMT or BST as named."),
+)
 
 
 def as_pdf(report: SubjectAccessReport) -> bytes:
     styles = _Styles()
-    produced = report.produced_at.astimezone(timezone.utc)
     story = [_p(TITLE, styles.title)]
     facts = []
     name = _name(report.pupil)
@@ -276,30 +289,25 @@ def as_pdf(report: SubjectAccessReport) -> bytes:
     else:
         facts.append(["UPN asked about", report.upn_searched])
     facts += [["School", f"{report.school_name} (URN {report.school_urn})"],
-              ["Produced", f"{produced.day} {produced:%B %Y, %H:%M} UTC"]]
+              ["Produced", uk_time(report.produced_at)]]
     story += [_table(facts, [40 * mm, _WIDTH - 40 * mm], styles, header=False), Spacer(1, 3 * mm),
               _p(report.statement(), styles.body), Spacer(1, 3 * mm)]
     counts = report.counts()
-    contents = [["Section", "Entries"]] + [[f"{n}. {s.title}", str(counts[s.key])]
+    contents = [["Section", "Entries"]] + [[f"{n}. {s.title}", str(counts[s.key]) if counts[s.key] else
+                                            report.emptiness(s.key) if report.found else "none"]
                                            for n, s in enumerate(report.shown, 1)]
-    story += [_p("Contents", styles.heading), _table(contents, [140 * mm, 40 * mm], styles)]
+    story += section_kept(_p("Contents", styles.heading), [_table(contents, [120 * mm, 60 * mm], styles)])
     for number, section in enumerate(report.shown, 1):
         story += _section_flowables(report, number, section, styles)
     if report.found:
-        story += [Spacer(1, 4 * mm), _p(
-            "Codes: attendance marks are the Department for Education's register codes; first language and "
-            "ethnicity are the school census codes. Times are in UTC. The school is the controller of this data: "
-            "please ask the school about anything in this report.", styles.body)]
-
-    def footer(canvas, doc) -> None:
-        canvas.saveState()
-        canvas.setFont(FONT, 7.5)
-        canvas.drawString(15 * mm, 10 * mm, f"{TITLE}: confidential. {report.school_name}, URN {report.school_urn}. "
-                                            f"Page {doc.page}")
-        canvas.restoreState()
-
+        glossary = [["Term", "What it means"]] + [[term, meaning] for term, meaning in GLOSSARY]
+        story += section_kept(_p("Glossary", styles.heading), [
+            _table(glossary, [55 * mm, _WIDTH - 55 * mm], styles), Spacer(1, 3 * mm),
+            _p("The school is the controller of this data: please ask the school about anything in this report.",
+               styles.body)])
     buffer = io.BytesIO()
     SimpleDocTemplate(buffer, pagesize=A4, title=TITLE, author="", subject="", leftMargin=15 * mm,
                       rightMargin=15 * mm, topMargin=15 * mm, bottomMargin=18 * mm).build(
-        story, onFirstPage=footer, onLaterPages=footer)
+        story, canvasmaker=numbered_canvas(f"{TITLE}: confidential. {report.school_name}, URN {report.school_urn}",
+                                           FONT))
     return buffer.getvalue()

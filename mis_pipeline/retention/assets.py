@@ -5,6 +5,7 @@ from datetime import date
 
 import dagster as dg
 
+from mis_pipeline.audit.log import run_actor
 from mis_pipeline.config import MissingMasterKeyError, is_production
 from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.lib.dates import london_today
@@ -78,7 +79,7 @@ def named_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, war
         vault = warehouse.vault()
     except (KeyringError, MissingMasterKeyError) as error:
         raise dg.Failure(description=str(error)) from None
-    report = purge_named(engine, vault, as_of, actor="purge", run_id=context.run.run_id)
+    report = purge_named(engine, vault, as_of, actor=run_actor(context.run.tags), run_id=context.run.run_id)
     late = named_past_deadline(engine, as_of)
     context.log.info(f"purged {report.pupils} pupils' named data as of {as_of} in {len(report.by_school)} schools")
     yield dg.MaterializeResult(
@@ -102,7 +103,7 @@ def unnamed_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, w
     """The 5-year purge: un-named records and change sets are deleted 5 years after they were made."""
     as_of = as_of_date(config)
     engine = warehouse.engine()
-    counts = purge_unnamed(engine, as_of, actor="purge", run_id=context.run.run_id)
+    counts = purge_unnamed(engine, as_of, actor=run_actor(context.run.tags), run_id=context.run.run_id)
     late = unnamed_past_deadline(engine, as_of)
     yield dg.MaterializeResult(
         metadata={"as_of": as_of.isoformat(), **counts},

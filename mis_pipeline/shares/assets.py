@@ -6,6 +6,7 @@ from pathlib import Path
 import dagster as dg
 from sqlalchemy import Engine
 
+from mis_pipeline.audit.log import run_actor
 from mis_pipeline.config import MissingMasterKeyError, mis_home
 from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.warehouse.resource import WarehouseResource
@@ -61,7 +62,8 @@ def partner_shares(context: dg.AssetExecutionContext, config: ShareConfig, wareh
     root = share_root(config)
     totals = {"partners": 0, "schools": 0, "pupils": 0}
     for key in context.partition_keys:
-        result = make_share(engine, vault, Partner.parse(key), root, context.run.run_id, actor="share")
+        result = make_share(engine, vault, Partner.parse(key), root, context.run.run_id,
+                            actor=run_actor(context.run.tags))
         totals["partners"] += 1
         totals["schools"] += len(result.schools)
         totals["pupils"] += result.counts["pupils"]

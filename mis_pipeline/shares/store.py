@@ -69,8 +69,11 @@ def make_share(engine: Engine, vault: Vault, partner: Partner, out_root: Path, r
     schools = schools_of(partner, school_links(engine))
     rows: dict[str, list[dict]] = {"pupils": [], **{d: [] for d in DATASET_TABLES}}
     shared_keys: list[str] = []
+    pupils_by_school: dict[str, int] = {}
     for school in schools:
-        shared_keys += _school_rows(engine, vault, school, rows)
+        keys = _school_rows(engine, vault, school, rows)
+        pupils_by_school[school.urn] = len(set(keys))  # each school's DPO sees how many of its pupils went
+        shared_keys += keys
     made_at = datetime.now(timezone.utc)
     folder, manifest_sha = _write_folder(out_root, partner, schools, rows, made_at)
     counts = {dataset: len(found) for dataset, found in rows.items()}
@@ -81,8 +84,8 @@ def make_share(engine: Engine, vault: Vault, partner: Partner, out_root: Path, r
         )).inserted_primary_key[0]
         if shared_keys:
             conn.execute(insert(share_pupils), [{"share_id": share_id, "pupil_key": key} for key in sorted(set(shared_keys))])
-        record_audit(conn, "share_made", {"partner": partner.key, "schools": [s.urn for s in schools], "counts": counts},
-                     actor=actor, run_id=run_id)
+        record_audit(conn, "share_made", {"partner": partner.key, "schools": [s.urn for s in schools], "counts": counts,
+                                          "pupils_by_school": pupils_by_school}, actor=actor, run_id=run_id)
     return ShareResult(partner.key, folder, [s.urn for s in schools], counts, manifest_sha)
 
 

@@ -5,27 +5,34 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mis_pipeline.cli.arguments import (
+    OneLineParser, check_port_free, non_negative_int, port_or_any, positive_int, share,
+)
 from mis_pipeline.simulator import server
 
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Every `serve` option, so the project CLI can offer exactly the same flags."""
-    parser.add_argument("--host", default=server.DEFAULT_HOST)
-    parser.add_argument("--port", type=int, default=server.DEFAULT_PORT)
-    parser.add_argument("--schools", type=int, default=server.DEFAULT_SCHOOLS)
-    parser.add_argument("--pupils-per-school", type=int, default=server.DEFAULT_PUPILS)
-    parser.add_argument("--seed", type=int, default=server.DEFAULT_SEED)
-    parser.add_argument("--token", default=server.DEFAULT_TOKEN)
-    parser.add_argument("--fault-rate", type=float, default=0.0,
+    parser.add_argument("--host", default=server.DEFAULT_HOST, help="the address to listen on (loopback only)")
+    parser.add_argument("--port", type=port_or_any, default=server.DEFAULT_PORT,
+                        help="the port to listen on; 0 picks a free one")
+    parser.add_argument("--schools", type=positive_int, default=server.DEFAULT_SCHOOLS,
+                        help="schools in the synthetic population (Wonde and XoD alternate)")
+    parser.add_argument("--pupils-per-school", type=positive_int, default=server.DEFAULT_PUPILS,
+                        help="pupils on each school's roll")
+    parser.add_argument("--seed", type=int, default=server.DEFAULT_SEED,
+                        help="the population's random seed: the same seed serves the same pupils")
+    parser.add_argument("--token", default=server.DEFAULT_TOKEN, help="the Wonde bearer token clients must send")
+    parser.add_argument("--fault-rate", type=share, default=0.0,
                         help="share of requests (0-1) given a random 429/500/503/slow/truncated response")
-    parser.add_argument("--retry-after", type=int, default=1, dest="retry_after_seconds",
+    parser.add_argument("--retry-after", type=non_negative_int, default=1, dest="retry_after_seconds",
                         help="Retry-After seconds on injected 429/503 responses")
     parser.add_argument("--tls", action="store_true", help="serve HTTPS with a private CA; prints REQUESTS_CA_BUNDLE")
     parser.add_argument("--tls-dir", type=Path, default=None, help="CA and certificate folder; implies --tls "
                         "(default $MIS_HOME/simulator-tls/)")
     parser.add_argument("--gias-out", type=Path, default=None, metavar="PATH",
                         help="also write the GIAS extract (cp1252 CSV) here; prints GIAS_EXTRACT")
-    parser.add_argument("--bad-records", type=int, default=0, metavar="N",
+    parser.add_argument("--bad-records", type=non_negative_int, default=0, metavar="N",
                         help="N pupils per school arrive with a defect, alternately a wrong UPN check letter "
                         "and no date of birth (for quarantine tests)")
     parser.add_argument("--xod-secrets-out", type=Path, default=None, metavar="PATH",
@@ -34,6 +41,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def serve_from_args(args: argparse.Namespace) -> None:
+    """Serve until stopped; a port in use or a host that is not ours ends it with one line (exit 1)."""
+    refused = check_port_free(args.host, args.port) if args.port else None
+    if refused:
+        raise SystemExit(f"simulator: {refused}")
     server.serve(args.host, args.port, args.schools, args.pupils_per_school, args.seed, args.token,
                  fault_rate=args.fault_rate, retry_after_seconds=args.retry_after_seconds,
                  tls=args.tls or args.tls_dir is not None, tls_dir=args.tls_dir, gias_path=args.gias_out,
@@ -42,7 +53,7 @@ def serve_from_args(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m mis_pipeline.simulator", description="Serve simulated Wonde and XoD APIs.")
+    parser = OneLineParser(prog="python -m mis_pipeline.simulator", description="Serve simulated Wonde and XoD APIs.")
     add_serve_arguments(parser)
     serve_from_args(parser.parse_args(argv))
 

@@ -435,6 +435,8 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEF
             print(f"REQUESTS_CA_BUNDLE={server.ca_path}")
         if gias_path is not None:
             print(f"GIAS_EXTRACT={write_gias_extract(population, gias_path).resolve()}")
+        if server.ca_path is None:  # plain HTTP: a client must be told it may use it on loopback
+            print("MIS_ALLOW_LOOPBACK_HTTP=1")
         sys.stdout.flush()
         while not stopping.wait(0.5):  # a timed wait keeps the main thread responsive to signals
             pass

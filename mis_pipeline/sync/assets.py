@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from mis_pipeline.audit.log import run_actor
 from mis_pipeline.config import MissingMasterKeyError
 from mis_pipeline.lib.crypto import KeyringError
 
@@ -94,7 +95,8 @@ def sync_school_data(context: dg.AssetExecutionContext, config: SyncConfig, wond
     preview = frozenset(s.urn for s in syncable if s.sync_mode == "manual" and config.manual_schools == "preview")
     sources = {"wonde": WondeSource(wonde), "xod": XodSource(xod)}
     outcomes = sync_schools(engine, vault, sources, syncable, context.run.run_id,
-                            max_workers=config.max_workers, preview=preview) + blocked
+                            max_workers=config.max_workers, preview=preview,
+                            actor=run_actor(context.run.tags)) + blocked
     for outcome in outcomes:
         if outcome.status not in ("synced", "skipped") or outcome.not_authorised:
             context.log.warning(outcome_summary(outcome))

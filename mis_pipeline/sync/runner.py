@@ -52,7 +52,7 @@ def withdrawn_datasets(held: set[str], scoped: tuple[str, ...]) -> tuple[str, ..
 
 
 def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredSchool, run_id: str | None,
-                today: date | None = None, apply: bool = True) -> SchoolOutcome:
+                today: date | None = None, apply: bool = True, actor: str = "sync") -> SchoolOutcome:
     """Sync one school; `apply=False` only computes its change set and holds it as pending."""
     datasets = scoped_datasets(school)
     if "pupils" not in datasets:
@@ -77,7 +77,7 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
                 syncs.append(keyed_sync(read, school.urn, started_at, vault.pseudonyms))
         empty = tuple(s for s in syncs if s.is_empty_delta)
         written = [s for s in syncs if not s.is_empty_delta]
-        result = (write_school(engine, vault, written, run_id, school.urn, withdrawn, apply=apply)
+        result = (write_school(engine, vault, written, run_id, school.urn, withdrawn, apply=apply, actor=actor)
                   if written or withdrawn else None)
     except NotAuthorisedError as error:
         return SchoolOutcome(school.urn, "not_authorised", reason=str(error))
@@ -94,7 +94,7 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
 
 
 def sync_schools(engine: Engine, vault: Vault, sources: dict, schools: list[RegisteredSchool], run_id: str | None,
-                 max_workers: int = 4, preview: frozenset[str] = frozenset()) -> list[SchoolOutcome]:
+                 max_workers: int = 4, preview: frozenset[str] = frozenset(), actor: str = "sync") -> list[SchoolOutcome]:
     """Sync every school given, `max_workers` at a time, and report each school's outcome in order.
     Schools in `preview` only get a pending change set."""
     if not schools:
@@ -102,6 +102,6 @@ def sync_schools(engine: Engine, vault: Vault, sources: dict, schools: list[Regi
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))),
                             thread_name_prefix="school-sync") as pool:
         outcomes = list(pool.map(lambda school: sync_school(engine, vault, sources, school, run_id,
-                                                            apply=school.urn not in preview), schools))
+                                                            apply=school.urn not in preview, actor=actor), schools))
     advance_empty_deltas(engine, [s for o in outcomes for s in o.empty_deltas], run_id)
     return outcomes

@@ -88,7 +88,8 @@ class _Preview(Exception):
 
 
 def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None,
-                 school_urn: str | None = None, withdrawn: tuple[str, ...] = (), apply: bool = True) -> SchoolWrite:
+                 school_urn: str | None = None, withdrawn: tuple[str, ...] = (), apply: bool = True,
+                 actor: str = "sync") -> SchoolWrite:
     """Commit every dataset of one school's sync together, with its change set.
 
     `withdrawn` names items that left the school's scope since they were last held: their rows,
@@ -100,25 +101,25 @@ def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id:
     urn = school_urn or syncs[0].school_urn
     now = datetime.now(timezone.utc)
     if not apply:
-        return _preview(engine, vault, syncs, run_id, urn, withdrawn, now)
+        return _preview(engine, vault, syncs, run_id, urn, withdrawn, now, actor)
     with engine.begin() as conn:
         if withdrawn:
-            _remove_withdrawn(conn, urn, withdrawn, run_id)
+            _remove_withdrawn(conn, urn, withdrawn, run_id, actor)
         counts, changes = _write_all(conn, vault, syncs, run_id, now)
         summary = change_set_counts(changes, _item_counts(counts))
         supersede_pending(conn, urn)
         if is_empty(summary):
             return SchoolWrite(counts)
         record_change_set(conn, urn, run_id, now, "applied", changes, summary)
-        record_audit(conn, "change_set_applied", summary, actor="sync", school_urn=urn, run_id=run_id)
+        record_audit(conn, "change_set_applied", summary, actor=actor, school_urn=urn, run_id=run_id)
     return SchoolWrite(counts, summary, "applied")
 
 
 def _preview(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None, urn: str,
-             withdrawn: tuple[str, ...], now: datetime) -> SchoolWrite:
+             withdrawn: tuple[str, ...], now: datetime, actor: str) -> SchoolWrite:
     if withdrawn:  # consent is not a data change: it is honoured now, manual or not
         with engine.begin() as conn:
-            _remove_withdrawn(conn, urn, withdrawn, run_id)
+            _remove_withdrawn(conn, urn, withdrawn, run_id, actor)
     try:
         with engine.begin() as conn:
             raise _Preview(*_write_all(conn, vault, syncs, run_id, now))
@@ -148,7 +149,8 @@ def _item_counts(counts: dict[str, SyncCounts]) -> dict[str, dict[str, int]]:
             for dataset, c in counts.items() if dataset != "pupils"}
 
 
-def _remove_withdrawn(conn: Connection, school_urn: str, datasets: tuple[str, ...], run_id: str | None) -> None:
+def _remove_withdrawn(conn: Connection, school_urn: str, datasets: tuple[str, ...], run_id: str | None,
+                      actor: str) -> None:
     removed = {}
     for dataset in datasets:
         table = DATASET_TABLES[dataset]
@@ -156,7 +158,7 @@ def _remove_withdrawn(conn: Connection, school_urn: str, datasets: tuple[str, ..
         conn.execute(delete(quarantine).where(quarantine.c.school_urn == school_urn, quarantine.c.dataset == dataset))
         conn.execute(delete(sync_state).where(sync_state.c.school_urn == school_urn, sync_state.c.dataset == dataset))
     record_audit(conn, "items_removed", {"reason": "out of the school's scope", "rows_removed": removed},
-                 actor="sync", school_urn=school_urn, run_id=run_id)
+                 actor=actor, school_urn=school_urn, run_id=run_id)
 
 
 def advance_empty_deltas(engine: Engine, syncs: list[DatasetSync], run_id: str | None) -> None:

@@ -21,7 +21,7 @@ from mis_pipeline.lib.academic import academic_year_label
 from mis_pipeline.lib.dates import london_today
 from mis_pipeline.lib.upn import make_temporary_upn, make_upn
 from mis_pipeline.registry.settings import SettingsChange, apply_settings
-from mis_pipeline.reports.sar import SECTIONS, produce_report
+from mis_pipeline.reports.sar import SECTIONS, SUFFIXES, produce_report
 from mis_pipeline.retention.assets import PURGE_JOB
 from mis_pipeline.runs import run_job
 from mis_pipeline.sync.changes import PupilChange
@@ -55,7 +55,8 @@ def held_key(engine, vault, upn: str) -> str:
 
 @SQLITE
 def test_pupils_with_accented_names_and_an_apostrophe_round_trip_exactly_in_json_csv_and_pdf(
-        simulator, population, registry, instance, engine, tmp_path, capsys):
+        simulator, population, registry, instance, engine, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("MIS_OPERATOR", "Dana Ofori (school office)")
     synced(instance)
     school = school_of(population)
     # no simulator pupil has both: ễ and Ş in two, an apostrophe in the third
@@ -67,11 +68,11 @@ def test_pupils_with_accented_names_and_an_apostrophe_round_trip_exactly_in_json
         counts = {"pupil": 1, **{key: len(rows) for key, rows in items.items()}, "change_history": 1,
                   "quarantined_records": 0, "shared_with": 0}
         for fmt in ("json", "csv", "pdf"):
-            out_file = tmp_path / f"{n}.{fmt}"
+            out_file = tmp_path / f"{n}{SUFFIXES[fmt]}"
             code, out, err = sar(capsys, SCHOOL, "--upn", pupil.upn, "--format", fmt, "--out", str(out_file))
             assert (code, err) == (0, "")
             lines.append(out)
-            audited.append(("cli", {"format": fmt, "found": True, "sections": counts}))
+            audited.append(("Dana Ofori (school office)", {"format": fmt, "found": True, "sections": counts}))
 
         document = read_json(tmp_path / f"{n}.json")
         assert list(document) == ["report"] + [s.key for s in SECTIONS]
@@ -86,7 +87,7 @@ def test_pupils_with_accented_names_and_an_apostrophe_round_trip_exactly_in_json
         assert {k: document["report"][k] for k in about} == {
             "school_urn": SCHOOL, "found": True, "matched_on": "upn", "upn_searched": pupil.upn, "sections": counts}
 
-        tables = read_csv_zip(tmp_path / f"{n}.csv")
+        tables = read_csv_zip(tmp_path / f"{n}.zip")
         assert list(tables) == CSV_FILES
         [row] = tables["pupil.csv"]
         assert {k: row[k] for k in record} == {k: as_cell(v) for k, v in record.items()}
@@ -170,7 +171,7 @@ def test_the_report_lists_the_pupils_changes_held_back_records_and_shares_and_fi
 
     produce_report(engine, vault, SCHOOL, sofia.upn, "pdf", tmp_path / "sofia.pdf", actor="test")
     text = pdf_text(tmp_path / "sofia.pdf")
-    assert "Local authority: " + la_name in text and "1 November 2026, 09:30 UTC" in text
+    assert "Local authority: " + la_name in text and "1 November 2026, 09:30 GMT" in text
     assert "applied changed Former UPN, UPN (Unique Pupil Number)" in text
     assert "Attendance mark: attendance_code session_date: 2026-09-21; session: AM; mark: ZZ" in text
 
@@ -209,9 +210,9 @@ def test_a_purged_pupils_report_says_only_that_no_named_data_is_held_and_what_th
     assert run_job(instance, PURGE_JOB, {"ops": {op: {"config": {"as_of": as_of.isoformat()}} for op in ops}}).success
 
     for fmt in ("json", "csv", "pdf"):
-        code, out, err = sar(capsys, SCHOOL, "--upn", ivy.upn, "--format", fmt, "--out", str(tmp_path / f"ivy.{fmt}"))
+        code, out, err = sar(capsys, SCHOOL, "--upn", ivy.upn, "--format", fmt, "--out", str(tmp_path / f"ivy{SUFFIXES[fmt]}"))
         assert (code, out, err) == (0, f"nothing held about a pupil with this UPN at school {SCHOOL} (30 un-named "
-                                       f"records for the school in general); wrote {tmp_path / f'ivy.{fmt}'}\n", "")
+                                       f"records for the school in general); wrote {tmp_path / f'ivy{SUFFIXES[fmt]}'}\n", "")
     figures = [{"academic_year": academic_year_label(today), "rule": "subscription_ended", "records": 30}]
     document = read_json(tmp_path / "ivy.json")
     assert list(document) == ["report", "unnamed_figures"]
@@ -221,7 +222,7 @@ def test_a_purged_pupils_report_says_only_that_no_named_data_is_held_and_what_th
     assert statement.startswith("Nothing held: no named data is held about a pupil with this UPN at ")
     assert "The school has 30 un-named records in total (listed below); none of them can be said to be this pupil's." \
         in statement
-    tables = read_csv_zip(tmp_path / "ivy.csv")
+    tables = read_csv_zip(tmp_path / "ivy.zip")
     assert list(tables) == ["report.csv", "unnamed_figures.csv"]
     assert tables["unnamed_figures.csv"] == [{k: str(v) for k, v in row.items()} for row in figures]
     text = pdf_text(tmp_path / "ivy.pdf")
@@ -249,16 +250,21 @@ def test_an_unknown_upn_gets_a_nothing_held_answer_and_bad_requests_a_one_line_r
     assert oct((tmp_path / "sar.pdf").stat().st_mode & 0o777) == "0o600"
 
     refusals = [
-        (("999999", "--upn", unknown), "no school with URN 999999 is registered"),
+        (("999999", "--upn", unknown), "school 999999 is not registered (see `mis-pipeline schools list`; "
+                                       "`mis-pipeline schools discover` registers the schools that approved us)"),
         ((SCHOOL, "--upn", unknown[:-1]), "a UPN has 13 letters and digits; check the one given"),
-        ((SCHOOL, "--upn", unknown, "--out", str(tmp_path / "sar.pdf")), "the output file already exists; not "
-                                                                        "overwriting it"),
+        ((SCHOOL, "--upn", unknown, "--format", "pdf", "--out", str(tmp_path / "sar.pdf")),
+         "the output file already exists; not overwriting it"),
         ((SCHOOL, "--upn", unknown, "--out", str(tmp_path / "nowhere" / "sar.json")),
          "the output file's folder does not exist"),
+        ((SCHOOL, "--upn", unknown, "--format", "csv", "--out", str(tmp_path / "sar.csv")),
+         "--format csv writes a zip of CSV files, one per section: name the output file *.zip (got sar.csv)"),
+        ((SCHOOL, "--upn", unknown, "--out", str(tmp_path / "sar.pdf")),
+         "--format json writes a JSON file: name the output file *.json (got sar.pdf)"),
     ]
     for argv, reason in refusals:
         argv = argv if "--out" in argv else (*argv, "--out", str(tmp_path / "refused.json"))
-        assert sar(capsys, *argv) == (1, "", f"mis-pipeline: {reason}\n")
+        assert sar(capsys, *argv) == (2, "", f"mis-pipeline: {reason}\n")
     assert [e["detail"] for e in read_audit(engine, action="subject_access_report")] == [
         {"format": "pdf", "found": False, "sections": {"unnamed_figures": 0}}]
 

@@ -40,7 +40,8 @@ def exposed_by(instance, result) -> str:
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_the_job_writes_the_report_named_in_a_request_file_and_its_run_holds_no_pupil_value(
-        simulator, population, registry, instance, engine, tmp_path):
+        simulator, population, registry, instance, engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIS_OPERATOR", "Sam Patel (data team)")  # the operator of the process running the job
     assert run_sync(instance, requested=[SCHOOL]).success
     school = school_of(population)
     noah = pupil_named(school, "Noah", "Şahin")
@@ -60,7 +61,7 @@ def test_the_job_writes_the_report_named_in_a_request_file_and_its_run_holds_no_
     assert metadata == {"school_urn": SCHOOL, "format": "json", "found": True, "sections": sections}
     [entry] = read_audit(engine, school_urn=SCHOOL, action="subject_access_report")
     assert (entry["actor"], entry["run_id"], entry["detail"]) == (
-        "dagster", result.run_id, {"format": "json", "found": True, "sections": sections})
+        "Sam Patel (data team)", result.run_id, {"format": "json", "found": True, "sections": sections})
     assert sorted(v for v in pupil_values(noah) if v in exposed_by(instance, result)) == []
 
     # a request the job cannot meet fails, naming fields but never their values
@@ -70,7 +71,7 @@ def test_the_job_writes_the_report_named_in_a_request_file_and_its_run_holds_no_
     [failure] = [e for e in refused.all_events if e.is_step_failure]
     assert failure.step_failure_data.user_failure_data.description == \
         "the request's format must be one of json, csv, pdf"
-    request.write_text(json.dumps({"urn": SCHOOL, "upn": noah.upn, "format": "pdf", "out": "noah.json"}),
+    request.write_text(json.dumps({"urn": SCHOOL, "upn": noah.upn, "format": "json", "out": "noah.json"}),
                        encoding="utf-8")
     refused_again = run_sar_job(instance, request)
     [failure] = [e for e in refused_again.all_events if e.is_step_failure]

@@ -13,7 +13,7 @@ import zipfile
 
 import pypdf
 
-from mis_pipeline.cli.commands import CommandError
+from mis_pipeline.cli.commands import CommandError, UsageError
 from mis_pipeline.cli.sar_command import add_sar_parser
 from mis_pipeline.simulator.datasets import datasets_for
 
@@ -79,7 +79,7 @@ def sar(capsys, *argv: str) -> tuple[int, str, str]:
         code = args.handler(args)
     except CommandError as error:
         print(f"mis-pipeline: {error}", file=sys.stderr)
-        code = 1
+        code = 2 if isinstance(error, UsageError) else 1
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
