@@ -34,6 +34,14 @@ SEN_PROVISION = {"N": "no special educational needs", "K": "SEN support",
 
 SEXES = {"M": "male", "F": "female"}
 
+# National curriculum year groups (census "NC year actual").
+NC_YEARS = {
+    "E1": "early years, first year (age 0 on 31 August)", "E2": "early years, second year (age 1 on 31 August)",
+    "N1": "nursery, first year (age 2 on 31 August)", "N2": "nursery, second year (age 3 on 31 August)",
+    "R": "Reception", "X": "national curriculum not followed",
+    **{str(n): f"Year {n}" for n in range(1, 15)},
+}
+
 # School census extended ethnicity codes (main and minor groups).
 ETHNICITIES = {
     "WBRI": "White - British", "WIRI": "White - Irish", "WIRT": "Traveller of Irish heritage",

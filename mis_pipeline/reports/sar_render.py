@@ -29,7 +29,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from mis_pipeline.lib.dates import iso_utc, uk_day, uk_time
 
 from .codes import (
-    ASSESSMENT_RESULTS, ATTENDANCE_MARKS, CONNECTORS, DATASETS, ETHNICITIES, FIRST_LANGUAGES, RETENTION_RULES, SEN_PROVISION,
+    ASSESSMENT_RESULTS, ATTENDANCE_MARKS, CONNECTORS, DATASETS, ETHNICITIES, FIRST_LANGUAGES, NC_YEARS, RETENTION_RULES, SEN_PROVISION,
     SEXES, UNKNOWN, explain,
 )
 from .pdf import numbered_canvas
@@ -144,7 +144,7 @@ STATUSES = {"applied": "applied", "pending": "waiting for the school to apply it
             "superseded": "replaced by a later change set, never applied"}
 # Columns holding a code, and the code set that explains it.
 CODED = {"sen_status": SEN_PROVISION, "sex": SEXES, "first_language": FIRST_LANGUAGES, "ethnicity": ETHNICITIES,
-         "result": ASSESSMENT_RESULTS, "mark": ATTENDANCE_MARKS}
+         "result": ASSESSMENT_RESULTS, "mark": ATTENDANCE_MARKS, "nc_year": NC_YEARS}
 
 
 def _words(value) -> str:

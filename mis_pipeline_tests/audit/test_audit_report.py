@@ -1,55 +1,95 @@
-"""The audit trail as an auditor and a school's DPO read it: JSON, CSV and a PDF that parses."""
+"""The audit trail as an auditor and a school's DPO read it: each entry in plain English with names
+beside codes and UK times, JSON and CSV carrying the same facts, a PDF with a summary page first."""
 
 import csv
 import io
 import json
+from datetime import datetime, timezone
 
 import pypdf
 import pytest
 
-from mis_pipeline.audit.log import read_audit, record_audit
-from mis_pipeline.audit.report import SECTIONS, as_csv, as_json, as_pdf
-from mis_pipeline.warehouse.engine import get_engine
+from mis_pipeline.audit.report import FIELDS, Names, as_csv, as_json, as_pdf, describe, events
 
-pytestmark = pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
-
-RECEIVED = {"pupils": {"new": 27, "changed": 3, "left": 1, "deleted": 0, "restored": 0},
-            "items": {"attendance_sessions": {"inserted": 540, "updated": 0, "deleted": 0}}}
-PURGED = {"kind": "named", "as_of": "2027-05-30", "pupils": 4, "by_rule": {"left": 3, "subscription_ended": 1},
-          "rows_removed": {"pupils": 4}}
-
-
-@pytest.fixture
-def entries(warehouse_url):
-    engine = get_engine(warehouse_url)
-    with engine.begin() as conn:
-        record_audit(conn, "settings_changed", {"sync_mode": {"before": "automatic", "after": "manual"}},
-                     actor="cli", school_urn="100002")
-        record_audit(conn, "change_set_applied", RECEIVED, actor="sync", school_urn="100002", run_id="run-1")
-        record_audit(conn, "purge", PURGED, actor="purge", school_urn="100002", run_id="run-2")
-        record_audit(conn, "change_set_applied", RECEIVED, actor="sync", school_urn="100048", run_id="run-1")
-    return read_audit(engine, school_urn="100002")
+NAMES = Names(schools={"100002": "Highfield Primary School", "100048": "Moor Lane Academy"},
+              partners={"la-371": "Local authority: Doncaster", "trust-2044": "Academy trust: Sheffield Diocese Trust"})
+WINTER = datetime(2026, 12, 5, 14, 3, tzinfo=timezone.utc)
+SUMMER = datetime(2026, 7, 1, 8, 30, tzinfo=timezone.utc)
+SHARE = {"partner": "la-371", "schools": ["100002", "100048"],
+         "counts": {"pupils": 57, "attendance_sessions": 1140, "assessment_results": 0},
+         "pupils_by_school": {"100002": 27, "100048": 30}}
 
 
-def test_the_pdf_parses_and_shows_each_section_with_its_counts(entries):
-    pdf = as_pdf(entries, "Data processing record: Highfield Primary School", "URN 100002")
-    text = " ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages)
-    text = " ".join(text.split())
-    assert "Data processing record: Highfield Primary School" in text
-    for name, _ in SECTIONS:
-        assert name in text
-    assert "Pupils: 27 new, 3 changed, 1 left." in text
-    assert "attendance sessions: 540 added, 0 updated, 0 removed." in text
-    assert "Named data of 4 pupils removed (3 because left, 1 because subscription ended), due by 2027-05-30" in text
-    assert "sync mode: automatic -> manual" in text
-    assert "(3 entries)" in text and "100048" not in text
+def entry(action: str, detail: dict, *, urn: str | None = "100002", actor: str = "Jo Bloggs", at=WINTER, n=1):
+    return {"id": n, "occurred_at": at, "school_urn": urn, "action": action, "detail": detail, "actor": actor,
+            "run_id": None}
 
 
-def test_csv_and_json_carry_every_entry_with_its_detail(entries):
-    rows = list(csv.DictReader(io.StringIO(as_csv(entries))))
-    assert [(r["action"], r["school_urn"], r["run_id"]) for r in rows] == [
-        ("settings_changed", "100002", ""), ("change_set_applied", "100002", "run-1"), ("purge", "100002", "run-2")]
-    assert json.loads(rows[2]["detail"]) == PURGED
-    document = json.loads(as_json(entries))
-    assert [e["detail"] for e in document["entries"]][1] == RECEIVED
-    assert document["entries"][0]["occurred_at"].endswith("+00:00")
+@pytest.mark.parametrize(("action", "detail", "urn", "school", "expected"), [
+    ("settings_changed", {"withheld_items": {"before": [], "after": ["attendance"]}}, "100002", "100002",
+     "Attendance: withheld from 5 December 2026."),
+    ("settings_changed", {"withheld_items": {"before": ["groups", "attendance"], "after": ["attendance"]},
+                          "sharing_off": {"before": [], "after": ["diocese"]}}, "100002", "100002",
+     "Groups: collected again from 5 December 2026; Sharing with the diocese: switched off from 5 December 2026."),
+    ("settings_changed", {"subscription_end": {"before": None, "after": "2027-08-31"},
+                          "paused": {"before": False, "after": True}}, "100002", "100002",
+     "Subscription end: 31 August 2027 (was not set); Data collection: paused from 5 December 2026 "
+     "(the school is not contacted)."),
+    ("settings_changed", {"agreement_accepted_on": {"before": None, "after": "2026-09-01"},
+                          "agreement_version": {"before": None, "after": "1.0"}}, "100002", "100002",
+     "Data sharing agreement: accepted on 1 September 2026; Agreement version: 1.0."),
+    ("share_made", SHARE, None, "100002",
+     "Shared with Local authority: Doncaster (la-371): 27 of this school's pupils (Attendance), with 1 other school "
+     "of the same partner."),
+    ("share_made", SHARE, None, None,
+     "Shared with Local authority: Doncaster (la-371): 57 pupils of 2 schools (Attendance)."),
+    ("change_set_applied", {"pupils": {"new": 27, "changed": 3, "left": 1, "deleted": 0, "restored": 0},
+                            "items": {"attendance_sessions": {"inserted": 540, "updated": 0, "deleted": 0}}},
+     "100002", "100002", "Pupils: 27 new, 3 changed and 1 left. Attendance: 540 added, 0 updated, 0 removed."),
+    ("purge", {"kind": "named", "as_of": "2027-05-30", "pupils": 4, "by_rule": {"left": 3, "subscription_ended": 1}},
+     "100002", "100002", "Names and identifiers of 4 pupils removed (3 because the pupil left and 1 because the "
+                         "school's subscription ended), due by 30 May 2027; the un-named figures are kept for up to 5 years."),
+    ("purge", {"kind": "unnamed", "as_of": "2032-05-30", "unnamed_records": 1, "change_sets": 2}, None, "100002",
+     "Across all schools: 1 un-named record and 2 change sets deleted, 5 years after they were un-named."),
+    ("items_removed", {"reason": "out of the school's scope", "rows_removed": {"pupil_groups": 90}}, "100002",
+     "100002", "No longer authorised by the school, so removed: Groups: 90 rows."),
+    ("subject_access_report", {"format": "pdf", "found": True, "sections": {}}, "100002", "100002",
+     "Subject access report (PDF): a pupil was found and reported. The report names no pupil here."),
+    ("keys_rotated", {"data_keys_rewrapped": 1, "master_key": "k2", "retired_master_keys": ["k1"]}, None, None,
+     "Encryption keys rotated: 1 pupil data key re-wrapped under master key k2; master keys retired: k1."),
+])
+def test_each_entry_reads_as_plain_english_with_names_beside_codes(action, detail, urn, school, expected):
+    assert describe(entry(action, detail, urn=urn), NAMES, school) == expected
+
+
+def test_times_are_in_uk_time_with_the_zone_named_in_winter_and_summer():
+    winter, summer = events([entry("keys_rotated", {}, at=WINTER), entry("keys_rotated", {}, at=SUMMER)], NAMES)
+    assert (winter.occurred_at_uk, winter.occurred_at) == ("5 December 2026, 14:03 GMT", "2026-12-05T14:03:00+00:00")
+    assert (summer.occurred_at_uk, summer.occurred_at) == ("1 July 2026, 09:30 BST", "2026-07-01T08:30:00+00:00")
+
+
+def test_json_and_csv_carry_the_same_documented_fields_for_a_schools_share():
+    rows = events([entry("share_made", SHARE, urn=None, n=7)], NAMES, "100002")
+    [document] = json.loads(as_json(rows))["entries"]
+    [row] = list(csv.DictReader(io.StringIO(as_csv(rows))))
+    assert list(document) == list(FIELDS) == list(row)
+    assert {k: document[k] for k in ("school_urn", "school_name", "partner", "partner_name", "pupils", "section")} == {
+        "school_urn": "100002", "school_name": "Highfield Primary School", "partner": "la-371",
+        "partner_name": "Local authority: Doncaster", "pupils": 27, "section": "shared"}
+    assert {k: row[k] for k in FIELDS if k != "detail"} == {
+        k: "" if document[k] is None else str(document[k]) for k in FIELDS if k != "detail"}
+    assert json.loads(row["detail"]) == document["detail"] == SHARE
+
+
+def test_the_pdf_starts_with_a_summary_page_and_numbers_its_pages():
+    entries = [entry("settings_changed", {"withheld_items": {"before": [], "after": ["attendance"]}}, n=1),
+               entry("share_made", SHARE, urn=None, actor="schedule nightly_share", n=2)]
+    pdf = as_pdf(events(entries, NAMES, "100002"), "Data processing record: Highfield Primary School (URN 100002)",
+                 [("School", "Highfield Primary School, URN 100002")], WINTER, per_school=True)
+    pages = [" ".join(page.extract_text().split()) for page in pypdf.PdfReader(io.BytesIO(pdf)).pages]
+    assert len(pages) == 2
+    assert "Summary" in pages[0] and "Local authority: Doncaster: 1 share" in pages[0]
+    assert "Page 1 of 2" in pages[0] and "Page 2 of 2" in pages[1]
+    assert "Attendance: withheld from 5 December 2026. Jo Bloggs" in pages[1]
+    assert "schedule nightly_share" in pages[1] and "Nothing recorded." in pages[1]
+    assert not any(literal in " ".join(pages) for literal in ("None", "[]", "['", "{'"))
