@@ -207,9 +207,15 @@ def _setting(name: str, before, after, day: str) -> list[str]:
     return [f"{name.replace('_', ' ').capitalize()}: {after} (was {before})"]
 
 
-def _settings(d: dict, day: str, names: Names, school_urn: str | None) -> str:
-    lines = [line for name, v in d.items() for line in _setting(name, v.get("before"), v.get("after"), day)]
+def describe_settings(moved: dict, day: date | str) -> str:
+    """What a settings change moved ({setting: {"before", "after"}}), in plain English."""
+    day = uk_day(day) if isinstance(day, date) else day
+    lines = [line for name, v in moved.items() for line in _setting(name, v.get("before"), v.get("after"), day)]
     return "; ".join(lines) + "." if lines else "No setting moved."
+
+
+def _settings(d: dict, day: str, names: Names, school_urn: str | None) -> str:
+    return describe_settings(d, day)
 
 
 def _sar(d: dict, day: str, names: Names, school_urn: str | None) -> str:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import re
 import socket
 import sys
+from urllib.parse import urlsplit
 
 USAGE, FAILED = 2, 1
 
@@ -21,7 +23,9 @@ class Help(argparse.RawDescriptionHelpFormatter):
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
-        shown = action.default not in (None, False, [], argparse.SUPPRESS) and not action.required
+        default = action.default  # `is`: a default of 0 or 0.0 is worth showing, though it equals False
+        shown = not (default is None or default is False or default == [] or default == argparse.SUPPRESS
+                     or action.required)
         if shown and action.option_strings and "%(default)" not in text:
             text += " (default: %(default)s)"
         return text
@@ -112,9 +116,32 @@ def environment_failure(error: BaseException) -> str | None:
         return (f"MIS_DATABASE_URL is not a usable database URL ({_first_line(error)}): fix MIS_DATABASE_URL, "
                 "e.g. postgresql+psycopg://user@host:5432/dbname, or unset it for the embedded SQLite warehouse")
     if isinstance(error, exc.OperationalError):
-        return (f"cannot reach the warehouse database {_shown_url()}: {_first_line(error.orig or error)}; "
+        return (f"cannot connect to the warehouse database {_shown_url()}: {_first_line(error.orig or error)}; "
                 "check that the server is running, or fix MIS_DATABASE_URL")
     return None
+
+
+_CONNECTORS = (("Wonde", "WONDE_API_URL"), ("Groupcall Xporter on Demand", "XPORTER_API_URL"))
+_UNREACHABLE = re.compile(r"Failed to establish a new connection: \[Errno -?\d+\] ([^\"')]+)|"
+                          r"(NameResolutionError|Name or service not known|timed out|Connection refused)")
+
+
+def explain_connector_failure(message: str) -> str:
+    """A failed run's one line, with the connector setting to fix when a connector could not be
+    reached ("...: cannot connect to Wonde at http://…: Connection refused; check that it is
+    running, or fix WONDE_API_URL"). Other messages pass through unchanged."""
+    cause = _UNREACHABLE.search(message)
+    if cause is None:
+        return message
+    for name, variable in _CONNECTORS:
+        url = os.environ.get(variable, "")
+        parsed = urlsplit(url)
+        if parsed.hostname and f"host='{parsed.hostname}'" in message and (
+                parsed.port is None or f"port={parsed.port}" in message):
+            head = message.split(":", 1)[0] if ":" in message else "the run failed"
+            return (f"{head}: cannot connect to {name} at {url}: {(cause.group(1) or cause.group(2)).strip()}; "
+                    f"check that it is running, or fix {variable}")
+    return message
 
 
 def _about_the_url(error: BaseException) -> bool:

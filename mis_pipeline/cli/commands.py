@@ -72,7 +72,7 @@ def schools_import_gias(args) -> int:
 
     path = Path(args.file).resolve()
     if not path.is_file():
-        raise CommandError(f"no such file: {args.file}")
+        raise UsageError(f"no such file: {args.file}")
     result = run_job(get_instance(), IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": str(path)}}}})
     if not result.success:
         raise CommandError(f"GIAS import failed: {failure_reason(result)}")
@@ -200,10 +200,12 @@ def _date_or_none(text: str | None, option: str):
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise CommandError(f"{option} takes a date as YYYY-MM-DD (got {text!r})") from None
+        raise UsageError(f"{option} takes a date as YYYY-MM-DD (got {text!r})") from None
 
 
 def schools_set(args) -> int:
+    from mis_pipeline.audit.report import describe_settings
+    from mis_pipeline.lib.dates import london_today
     from mis_pipeline.registry.settings import SettingsChange, SettingsError, apply_settings
     from mis_pipeline.warehouse.engine import get_engine
 
@@ -219,16 +221,15 @@ def schools_set(args) -> int:
         share_off=args.no_share_with, share_on=args.share_with, **subscription,
     )
     if change.is_empty():
-        raise CommandError("nothing to set: see `mis-pipeline schools set --help`")
+        raise UsageError("nothing to set: see `mis-pipeline schools set --help`")
     engine = get_engine()
     require_registered(engine, args.urn)
     try:
         moved = apply_settings(engine, args.urn, change, actor=operator_name())
-    except SettingsError as error:
-        raise CommandError(str(error)) from None
+    except SettingsError as error:  # every one names an argument to change
+        raise UsageError(str(error)) from None
     for urn, settings in moved.items():
-        described = "; ".join(f"{name} {v['before']} -> {v['after']}" for name, v in settings.items())
-        print(f"school {urn}: {described or 'already so, nothing changed'}")
+        print(f"school {urn}: {describe_settings(settings, london_today()) if settings else 'already so, nothing changed'}")
     return 0
 
 
@@ -388,12 +389,12 @@ def share(args) -> int:
         try:
             Partner.parse(key)
         except ValueError as error:
-            raise CommandError(str(error)) from None
+            raise UsageError(str(error)) from None
     instance, engine = get_instance(), get_engine()
     known = refresh_partner_partitions(instance, engine)
     unknown = [key for key in args.partner if key not in known]
     if unknown:
-        raise CommandError(f"no registered school has partner {unknown[0]} (with sharing on)")
+        raise UsageError(f"no registered school has partner {unknown[0]} (with sharing on)")
     targets = set(args.partner or known)
     ordered = instance.get_dynamic_partitions(PARTNERS.name)
     config = {"ops": {"partner_shares": {"config": {"out_dir": args.out or ""}}}}

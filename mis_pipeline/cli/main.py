@@ -12,7 +12,8 @@ from mis_pipeline.simulator.__main__ import add_serve_arguments
 
 from . import commands
 from .arguments import (
-    FAILED, USAGE, OneLineParser, environment_failure, non_negative_int, port, positive_int, report,
+    FAILED, USAGE, OneLineParser, environment_failure, explain_connector_failure, non_negative_int, port, positive_int,
+    report,
 )
 from .sar_command import add_sar_parser
 
@@ -136,8 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mis-pipeline status | head` ends quietly
     args = _parser().parse_args(argv)
     if args.operator is not None:
-        if not args.operator.strip():
-            return report("--as takes a name (got an empty one)", USAGE)
+        if not args.operator.strip() or len(args.operator.strip()) > OPERATOR_MAX:
+            return report(f"--as takes a name of 1 to {OPERATOR_MAX} characters", USAGE)
         os.environ[OPERATOR_ENV] = args.operator.strip()
     try:
         if (args.command, getattr(args, "action", None)) not in WITHOUT_THE_VAULT:
@@ -146,7 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     except commands.UsageError as error:
         return report(str(error), USAGE)
     except commands.CommandError as error:
-        return report(str(error), FAILED)
+        return report(explain_connector_failure(str(error)), FAILED)
     except Exception as error:  # noqa: BLE001 (the last resort: one line, never a traceback)
         known = environment_failure(error)
         if known is None and os.environ.get("MIS_DEBUG") == "1":
@@ -154,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         return report(known or f"unexpected {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else 'no message'} "
                                "(MIS_DEBUG=1 shows the traceback)", FAILED)
 
+
+OPERATOR_MAX = 64  # the audit log's actor column holds 64 characters
 
 # Commands that neither open the vault nor touch pupil data: they run without a master key.
 WITHOUT_THE_VAULT = {("simulator", "serve"), ("keys", "generate"), ("keys", "init")}

@@ -13,7 +13,7 @@ from mis_pipeline.simulator import server
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """Every `serve` option, so the project CLI can offer exactly the same flags."""
-    parser.add_argument("--host", default=server.DEFAULT_HOST, help="the address to listen on (loopback only)")
+    parser.add_argument("--host", default=server.DEFAULT_HOST, help="the address to listen on")
     parser.add_argument("--port", type=port_or_any, default=server.DEFAULT_PORT,
                         help="the port to listen on; 0 picks a free one")
     parser.add_argument("--schools", type=positive_int, default=server.DEFAULT_SCHOOLS,

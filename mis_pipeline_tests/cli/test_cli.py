@@ -57,3 +57,22 @@ def test_status_before_any_discovery_says_how_to_start(mis_env):
     result = run_cli("status", env=os.environ.copy())
     assert result.returncode == 0
     assert "run `mis-pipeline schools discover`, then record each school's acceptance" in result.stdout
+
+
+def test_the_simulator_prints_every_setting_a_plain_http_client_needs_and_stops_on_sigterm(tmp_path):
+    import signal
+
+    process = subprocess.Popen([CLI, "simulator", "serve", "--port", "0", "--schools", "2", "--pupils-per-school", "2",
+                                "--xod-secrets-out", str(tmp_path / "secrets.json")],
+                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        printed = [process.stdout.readline().strip().partition("=")[::2] for _ in range(6)]
+        assert [name for name, _ in printed] == ["WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL",
+                                                 "XPORTER_RELYING_PARTY", "XPORTER_SCHOOL_SECRETS",
+                                                 "MIS_ALLOW_LOOPBACK_HTTP"]
+        assert dict(printed)["MIS_ALLOW_LOOPBACK_HTTP"] == "1"
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from mis_pipeline.audit.log import read_audit
+from mis_pipeline.lib.dates import london_today, uk_day
 
 from .test_cli import run_cli
 
@@ -23,23 +24,25 @@ def school_entry(env, urn: str) -> dict:
 
 def test_each_setting_changes_prints_what_moved_and_is_audited(cli_env, population, engine):
     urn = population.approved_schools()[0].urn
-    result = run_cli("schools", "set", urn, "--mode", "manual", "--pause", "--subscription-end", "2027-08-31",
-                     "--withhold", "groups", env=cli_env)
+    result = run_cli("--as", "office.kim", "schools", "set", urn, "--mode", "manual", "--pause", "--subscription-end",
+                     "2027-08-31", "--withhold", "groups", env=cli_env)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == (f"school {urn}: withheld_items [] -> ['groups']; sync_mode automatic -> manual; "
-                                     "paused False -> True; subscription_end None -> 2027-08-31")
+    today = uk_day(london_today())
+    assert result.stdout.strip() == (f"school {urn}: Groups: withheld from {today}; Sync mode: manual (was automatic); "
+                                     f"Data collection: paused from {today} (the school is not contacted); "
+                                     "Subscription end: 31 August 2027 (was not set).")
     entry = school_entry(cli_env, urn)
     assert (entry["sync_mode"], entry["paused"], entry["subscription_end"], entry["withheld"]) == (
         "manual", True, "2027-08-31", ["groups"])
-    [audit] = [e for e in read_audit(engine, school_urn=urn) if e["actor"] == "cli"]
+    [audit] = [e for e in read_audit(engine, school_urn=urn) if e["actor"] == "office.kim"]
     assert audit["action"] == "settings_changed"
     assert audit["detail"] == {"withheld_items": {"before": [], "after": ["groups"]},
                                "sync_mode": {"before": "automatic", "after": "manual"},
                                "paused": {"before": False, "after": True},
                                "subscription_end": {"before": None, "after": "2027-08-31"}}
-    again = run_cli("schools", "set", urn, "--mode", "manual", env=cli_env)
+    again = run_cli("--as", "office.kim", "schools", "set", urn, "--mode", "manual", env=cli_env)
     assert again.stdout.strip() == f"school {urn}: already so, nothing changed"
-    assert len([e for e in read_audit(engine, school_urn=urn) if e["actor"] == "cli"]) == 1
+    assert len([e for e in read_audit(engine, school_urn=urn) if e["actor"] == "office.kim"]) == 1
 
 
 def test_an_ended_subscription_stops_the_school_being_synced_and_status_says_why(cli_env, population):
@@ -54,7 +57,8 @@ def test_an_ended_subscription_stops_the_school_being_synced_and_status_says_why
 
 
 @pytest.mark.parametrize("args, message", [
-    (["999999", "--pause"], "school 999999 is not in the registry (run `mis-pipeline schools discover`)"),
+    (["999999", "--pause"], "school 999999 is not registered (see `mis-pipeline schools list`; "
+                            "`mis-pipeline schools discover` registers the schools that approved us)"),
     (["URN", "--agreement-accepted", "2099-01-01"], "the agreement cannot be accepted on a future date (2099-01-01)"),
     (["URN", "--agreement-accepted", "1/9/2026"], "--agreement-accepted takes a date as YYYY-MM-DD (got '1/9/2026')"),
     (["URN", "--withhold", "core"], "the core record cannot be withheld: pause the school to stop all collection"),
@@ -64,5 +68,5 @@ def test_an_impossible_setting_is_refused_with_one_line_and_changes_nothing(cli_
     urn = population.approved_schools()[0].urn
     before = len(read_audit(engine))
     result = run_cli("schools", "set", *[urn if a == "URN" else a for a in args], env=cli_env)
-    assert (result.returncode, result.stderr.strip()) == (1, f"mis-pipeline: {message}")
+    assert (result.returncode, result.stderr.strip()) == (2, f"mis-pipeline: {message}")
     assert len(read_audit(engine)) == before
