@@ -204,7 +204,7 @@ def _date_or_none(text: str | None, option: str):
 
 
 def schools_set(args) -> int:
-    from mis_pipeline.audit.report import describe_settings
+    from mis_pipeline.audit.wording import describe_settings
     from mis_pipeline.lib.dates import london_today
     from mis_pipeline.registry.settings import SettingsChange, SettingsError, apply_settings
     from mis_pipeline.warehouse.engine import get_engine
