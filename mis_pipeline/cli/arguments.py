@@ -166,6 +166,11 @@ def _first_line(error: BaseException) -> str:
     return lines[0] if lines else type(error).__name__
 
 
+def unexpected(error: BaseException) -> str:
+    """The last resort's line: the error's kind and first line (our errors carry no pupil value)."""
+    return f"unexpected {type(error).__name__}: {_first_line(error)} (MIS_DEBUG=1 shows the traceback)"
+
+
 def report(message: str, code: int) -> int:
     print(f"mis-pipeline: {message}", file=sys.stderr)
     return code

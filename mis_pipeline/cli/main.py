@@ -13,7 +13,7 @@ from mis_pipeline.simulator.__main__ import add_serve_arguments
 from . import commands
 from .arguments import (
     FAILED, USAGE, OneLineParser, environment_failure, explain_connector_failure, non_negative_int, port, positive_int,
-    report,
+    report, unexpected,
 )
 from .sar_command import add_sar_parser
 
@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         known = environment_failure(error)
         if known is None and os.environ.get("MIS_DEBUG") == "1":
             raise
-        return report(known or f"unexpected {type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else 'no message'} "
-                               "(MIS_DEBUG=1 shows the traceback)", FAILED)
+        return report(known or unexpected(error), FAILED)
 
 
 OPERATOR_MAX = 64  # the audit log's actor column holds 64 characters

@@ -43,3 +43,14 @@ def test_the_pdf_starts_with_a_summary_page_and_numbers_its_pages():
     assert "Attendance: withheld from 5 December 2026. Jo Bloggs" in pages[1]
     assert "schedule nightly_share" in pages[1] and "Nothing recorded." in pages[1]
     assert not any(literal in " ".join(pages) for literal in ("None", "[]", "['", "{'"))
+
+
+def test_the_report_for_all_schools_names_each_entrys_school_or_how_many_a_share_covered():
+    entries = [entry("settings_changed", {"paused": {"before": False, "after": True}}, n=1),
+               entry("share_made", SHARE, urn=None, n=2), entry("keys_rotated", {"data_keys_rewrapped": 2}, urn=None, n=3)]
+    pdf = as_pdf(events(entries, NAMES), "Data processing record: all schools", [("Schools", "2 known")], WINTER,
+                 per_school=False)
+    text = " ".join(" ".join(page.extract_text() for page in pypdf.PdfReader(io.BytesIO(pdf)).pages).split())
+    assert "Highfield Primary School (100002) Data collection: paused from 5 December 2026" in text
+    assert "2 schools Shared with Local authority: Doncaster (la-371): 57 pupils of 2 schools (Attendance)." in text
+    assert "all schools Encryption keys rotated: 2 pupil data keys re-wrapped" in text
