@@ -44,10 +44,12 @@ def require_registered(engine, urns: list[str]) -> None:
 
 
 def sync(args) -> int:
-    from mis_pipeline.sync.launch import SyncRefused, run_sync
+    from mis_pipeline.sync.launch import SyncRefused, UnknownSchool, run_sync
 
     try:
         summary = run_sync(get_instance(), requested=args.school, max_workers=args.max_workers)
+    except UnknownSchool as error:
+        raise UsageError(str(error)) from None
     except SyncRefused as error:
         raise CommandError(str(error)) from None
     for line in summary.lines:

@@ -34,6 +34,10 @@ class SyncRefused(Exception):
     """The request cannot be run as asked (unknown or unsyncable school)."""
 
 
+class UnknownSchool(SyncRefused):
+    """A school asked for is not registered, even after discovery: the request must change."""
+
+
 @dataclass
 class SyncSummary:
     success: bool = True
@@ -100,7 +104,7 @@ def _targets(requested: list[str] | None) -> set[str]:
         return {urn for urn, school in registry.items() if school.blocker() is None}
     for urn in requested:
         if urn not in registry:
-            raise SyncRefused(f"school {urn} is not registered: no approved connector school has that URN")
+            raise UnknownSchool(f"school {urn} is not registered: no approved connector school has that URN")
     _refuse_blocked(requested)
     return set(requested)
 

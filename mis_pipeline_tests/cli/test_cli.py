@@ -38,7 +38,7 @@ def test_sync_then_status_json_lists_every_approved_school_with_its_pupil_count(
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_an_unknown_school_is_refused_with_a_one_line_reason(cli_env):
     result = run_cli("sync", "--school", "999999", env=cli_env)
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "mis-pipeline: school 999999 is not registered: no approved connector school has that URN"]
 
