@@ -24,8 +24,8 @@ from reportlab.lib.units import mm
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 from sqlalchemy import Engine, select
 
-from mis_pipeline.lib.dates import iso_utc, uk_time
-from mis_pipeline.reports.codes import PARTNER_KINDS
+from mis_pipeline.lib.dates import iso_utc, uk_day, uk_time
+from mis_pipeline.reports.codes import ITEMS, PARTNER_KINDS
 from mis_pipeline.reports.names import partner_name, school_names
 from mis_pipeline.reports.pdf import numbered_canvas, section
 from mis_pipeline.warehouse.schema import gias_establishments
@@ -132,6 +132,20 @@ def school_links(engine: Engine, urn: str) -> list[tuple[str, str]]:
         links.append((PARTNER_KINDS["diocese"], f"{row['diocese_name'] or 'name not in GIAS'} "
                                                 f"(code {row['diocese_code']})"))
     return links
+
+
+def school_choices(school) -> list[tuple[str, str]]:
+    """A registered school's own choices today, in words, for the summary page."""
+    accepted = (f"{uk_day(school.agreement_accepted_on)}" + (f" (version {school.agreement_version})"
+                                                             if school.agreement_version else "")
+                if school.agreement_accepted_on else "not yet")
+    return [
+        ("Data items withheld", ", ".join(ITEMS.get(i, i) for i in school.withheld_items) or "none"),
+        ("Sharing switched off", ", ".join(PARTNER_KINDS.get(k, k) for k in school.sharing_off) or "none"),
+        ("Collection", f"{school.sync_mode} sync" + ("; paused (not contacted)" if school.paused else "")),
+        ("Agreement accepted", accepted),
+        ("Subscription ends", uk_day(school.subscription_end) if school.subscription_end else "not set"),
+    ]
 
 
 # ── PDF ───────────────────────────────────────────────────────────────────────────────────────

@@ -343,7 +343,8 @@ def audit(args) -> int:
     from datetime import datetime, timezone
 
     from mis_pipeline.audit.log import read_audit
-    from mis_pipeline.audit.report import as_csv, as_json, as_pdf, events, load_names, school_links
+    from mis_pipeline.audit.report import as_csv, as_json, as_pdf, events, load_names, school_choices, school_links
+    from mis_pipeline.registry.store import list_schools
     from mis_pipeline.warehouse.engine import get_engine
 
     if args.format == "pdf" and not args.out:
@@ -357,7 +358,9 @@ def audit(args) -> int:
     produced = datetime.now(timezone.utc)
     if args.urn:
         title = f"Data processing record: {names.school(args.urn)} (URN {args.urn})"
-        facts = [("School", f"{names.school(args.urn)}, URN {args.urn}"), *school_links(engine, args.urn)]
+        [school] = [s for s in list_schools(engine) if s.urn == args.urn]
+        facts = [("School", f"{names.school(args.urn)}, URN {args.urn}"), *school_links(engine, args.urn),
+                 *school_choices(school)]
     else:
         title, facts = "Data processing record: all schools", [("Schools", f"{len(names.schools)} known")]
     if args.format == "pdf":

@@ -63,7 +63,8 @@ def test_the_dpos_audit_and_a_familys_report_name_partner_and_operator_and_expla
     audit = pdf_text(tmp_path / "audit.pdf")
     today = uk_day(london_today())
     for expected in (f"Data processing record: {school.name} (URN {SCHOOL})", f"Local authority {la_name} (code {la_code})",
-                     f"Groups: withheld from {today}. dpo.jo",
+                     f"Groups: withheld from {today}. dpo.jo", "Data items withheld Groups", "Sharing switched off none",
+                     "Agreement accepted 1 September 2026 (version 1.0)",
                      f"Shared with Local authority: {la_name} (la-{la_code}): {held} of this school's pupils",
                      f"Names and identifiers of {leaving} pupils removed ({leaving} because the pupil completed the "
                      "school's last key stage)", "ops.sam", "Page 1 of ", " GMT"):
