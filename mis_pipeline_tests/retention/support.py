@@ -36,7 +36,7 @@ def add_school(conn, urn: str, *, final_year: int | None = None, subscription_en
         conn.execute(sa.insert(sync_state).values(school_urn=urn, dataset="pupils", last_sync_at=last_sync))
 
 
-def add_named(conn, key: str, urn: str, held_since: date, *, leaving_date: date | None = None,
+def add_named(conn, key: str, urn: str, held_since: date, *, vault=None, leaving_date: date | None = None,
               left_informed_at: datetime | None = None, deleted_at: datetime | None = None,
               nc_year: str | None = None) -> None:
     """A named pupil, as a sync leaves one: record, data key, an attendance row, a change entry."""
@@ -45,21 +45,25 @@ def add_named(conn, key: str, urn: str, held_since: date, *, leaving_date: date 
         pupil_key=key, school_urn=urn, connector="wonde", source_updated_at=stamp, sealed=b"sealed", row_hash="h",
         first_synced_at=stamp, last_changed_at=stamp, leaving_date=leaving_date, left_informed_at=left_informed_at,
         deleted_at=deleted_at, nc_year=nc_year, sex="F"))
-    _add_key_and_rows(conn, key, urn, held_since)
+    _add_key_and_rows(conn, key, urn, held_since, vault)
     conn.execute(sa.insert(pupil_changes).values(change_set_id=1, pupil_key=key, kind="new", fields="[]"))
 
 
-def add_quarantined(conn, key: str, urn: str, held_since: date, quarantined_on: date | None = None) -> None:
+def add_quarantined(conn, key: str, urn: str, held_since: date, *, vault=None) -> None:
     """A pupil whose core record is held back by a check, and whose other items landed."""
     conn.execute(sa.insert(quarantine).values(
         school_urn=urn, dataset="pupils", record_ref=f"ref-{key}", rule="upn: upn_check_letter", key_ref=key,
-        sealed_payload=b"sealed", quarantined_at=at_noon(quarantined_on or held_since)))
-    _add_key_and_rows(conn, key, urn, held_since)
+        sealed_payload=b"sealed", quarantined_at=at_noon(held_since)))
+    _add_key_and_rows(conn, key, urn, held_since, vault)
 
 
-def _add_key_and_rows(conn, key: str, urn: str, held_since: date) -> None:
+def _add_key_and_rows(conn, key: str, urn: str, held_since: date, vault) -> None:
+    """The pupil's data key (a real one when a vault is given: purges digest it), made that day."""
     stamp = at_noon(held_since)
-    if conn.execute(sa.select(data_keys.c.key_ref).where(data_keys.c.key_ref == key)).first() is None:
+    if vault is not None:
+        vault.data_keys(conn, {key: urn})
+        conn.execute(sa.update(data_keys).where(data_keys.c.key_ref == key).values(created_at=stamp))
+    else:
         conn.execute(sa.insert(data_keys).values(key_ref=key, school_urn=urn, master_key_id="k", wrapped=b"w",
                                                  created_at=stamp))
     attendance = DATASET_TABLES["attendance_sessions"]
