@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
                                          "records after 5 years (audited)")
     purge.add_argument("--as-of", metavar="DATE", help="purge what is due by DATE (default today, England); "
                                                        "production refuses a future date")
+    purge.add_argument("--replay-after-restore", metavar="SINCE",
+                       help="after restoring a backup taken at SINCE (ISO date or time, UTC): purge again every pupil "
+                            "a purge removed since then, from the audit log's records of the keys it destroyed")
+    purge.add_argument("--audit-file", metavar="FILE",
+                       help="with --replay-after-restore: the audit log exported before the restore "
+                            "(`audit --format json`); default: the warehouse's own")
     purge.set_defaults(handler=commands.purge)
 
     retention = sub.add_parser("retention", help="early warning: named data falling due soon, per school and rule")
