@@ -24,13 +24,15 @@ def _holds_a_pupil(column: Column):
 
 def _unlinked(column: Column):
     """Rows whose pupil has neither a named record nor a live quarantined record."""
-    return and_(_holds_a_pupil(column), ~exists().where(pupils.c.pupil_key == column),
-                ~exists().where(quarantine.c.key_ref == column))
+    named, held_back = pupils.alias("named"), quarantine.alias("held_back")
+    return and_(_holds_a_pupil(column), ~exists().where(named.c.pupil_key == column),
+                ~exists().where(held_back.c.key_ref == column))
 
 
 def _linked_tables() -> dict[str, Column]:
-    """Every pupil-linked table but the named record itself (which is the link)."""
-    return {name: column for name, column in pupil_links().items() if name != pupils.name}
+    """Every pupil-linked table but the two that are the links themselves (the named record, and
+    a quarantined record, which may yet be released)."""
+    return {name: column for name, column in pupil_links().items() if name not in (pupils.name, quarantine.name)}
 
 
 def unlinked_counts(conn: Connection) -> dict[str, int]:
