@@ -192,6 +192,7 @@ def schools_set(args) -> int:
         paused=True if args.pause else False if args.resume else None,
         agreement_accepted_on=_date_or_none(args.agreement_accepted, "--agreement-accepted"),
         agreement_version=args.agreement_version, final_year_group=args.final_year_group,
+        agreement_withdrawn_on=_date_or_none(args.agreement_withdrawn, "--agreement-withdrawn"),
         share_off=args.no_share_with, share_on=args.share_with, **subscription,
     )
     if change.is_empty():

@@ -57,6 +57,9 @@ def _parser() -> argparse.ArgumentParser:
     school_set.add_argument("--agreement-accepted", metavar="DATE",
                             help="the school accepted the data sharing agreement (and its retention periods) on DATE")
     school_set.add_argument("--agreement-version", metavar="V", help="which version of the agreement it accepted")
+    school_set.add_argument("--agreement-withdrawn", metavar="DATE",
+                            help="the school withdrew from the agreement on DATE: never contacted again; its data "
+                                 "goes within 6 months")
     school_set.add_argument("--no-share-with", action="append", default=[], metavar="KIND",
                             help="stop sharing with this partner kind: la, trust or diocese (repeatable)")
     school_set.add_argument("--share-with", action="append", default=[], metavar="KIND",

@@ -36,11 +36,12 @@ class SchoolFacts:
     final_year: int | None
     subscription_end: date | None
     access_ended_on: date | None
+    agreement_withdrawn_on: date | None
     observed_on: date  # the last day the school told us its pupils' NC years (its last sync)
 
     @property
     def end(self) -> Due | None:
-        return school_end_due(self.subscription_end, self.access_ended_on)
+        return school_end_due(self.subscription_end, self.access_ended_on, self.agreement_withdrawn_on)
 
 
 @dataclass(frozen=True)
@@ -57,17 +58,19 @@ def school_facts(conn: Connection, today: date) -> dict[str, SchoolFacts]:
     its subscription end, when its connector stopped granting access, and its last sync."""
     rows = conn.execute(
         select(schools.c.urn, schools.c.final_year_group, schools.c.subscription_end, schools.c.access_ended_on,
+               schools.c.agreement_withdrawn_on,
                gias_establishments.c.phase_name, gias_establishments.c.statutory_high_age, sync_state.c.last_sync_at)
         .select_from(schools.outerjoin(gias_establishments, gias_establishments.c.urn == schools.c.urn)
                      .outerjoin(sync_state, and_(sync_state.c.school_urn == schools.c.urn, sync_state.c.dataset == "pupils")))
     ).all()
     return {row.urn: SchoolFacts(final_year_group(row.phase_name, row.statutory_high_age, row.final_year_group),
-                                 row.subscription_end, row.access_ended_on, london_date(row.last_sync_at) or today)
+                                 row.subscription_end, row.access_ended_on, row.agreement_withdrawn_on,
+                                 london_date(row.last_sync_at) or today)
             for row in rows}
 
 
 def _facts(facts: dict[str, SchoolFacts], urn: str, today: date) -> SchoolFacts:
-    return facts.get(urn) or SchoolFacts(None, None, None, today)
+    return facts.get(urn) or SchoolFacts(None, None, None, None, today)
 
 
 def _start_of_london_day(day: date) -> datetime:
@@ -131,7 +134,8 @@ def _unidentified(conn: Connection, facts: dict[str, SchoolFacts], today: date, 
     first = _first_held(conn, [key for key, _ in rows])
     for key, urn in rows:
         school = _facts(facts, urn, today)
-        due = unidentified_due(first[key], school.subscription_end, school.access_ended_on)
+        due = unidentified_due(first[key], school.subscription_end, school.access_ended_on,
+                               school.agreement_withdrawn_on)
         if due.due <= by:
             yield DueSubject(key, urn, due, False, school.observed_on)
 
@@ -147,7 +151,7 @@ def due_subjects(conn: Connection, today: date, by: date, facts: dict[str, Schoo
             leaving_date=row.leaving_date, left_informed_on=london_date(row.left_informed_at),
             deleted_on=london_date(row.deleted_at), nc_year=row.nc_year, nc_year_observed_on=school.observed_on,
             final_year=school.final_year, subscription_end=school.subscription_end,
-            access_ended_on=school.access_ended_on,
+            access_ended_on=school.access_ended_on, agreement_withdrawn_on=school.agreement_withdrawn_on,
         ))
         if due is not None and due.due <= by:
             yield DueSubject(row.pupil_key, row.school_urn, due, True, school.observed_on)

@@ -26,8 +26,10 @@ RULE_LEFT = "left"  # the school informed us the pupil left (leaving date, or de
 RULE_COMPLETED = "completed_key_stage"  # 31 August of the year the pupil is in the school's final year group
 RULE_SUBSCRIPTION = "subscription_ended"
 RULE_ACCESS_REVOKED = "access_revoked"  # the school stopped granting us access at its connector
+RULE_AGREEMENT_WITHDRAWN = "agreement_withdrawn"  # the school withdrew from the data sharing agreement
 RULE_NO_NAMED_RECORD = "no_named_record"  # held only in quarantine or without a core record
-RULES = (RULE_LEFT, RULE_COMPLETED, RULE_SUBSCRIPTION, RULE_ACCESS_REVOKED, RULE_NO_NAMED_RECORD)
+RULES = (RULE_LEFT, RULE_COMPLETED, RULE_SUBSCRIPTION, RULE_ACCESS_REVOKED, RULE_AGREEMENT_WITHDRAWN,
+         RULE_NO_NAMED_RECORD)
 
 # NC years as numbers, so "years until the final year" is a subtraction. X (not following the NC)
 # and the early-years codes before nursery have no place on this scale.
@@ -74,6 +76,7 @@ class PupilTimeline:
     final_year: int | None  # the school's final NC year (None: unknown)
     subscription_end: date | None
     access_ended_on: date | None = None  # the connector stopped granting us the school
+    agreement_withdrawn_on: date | None = None  # the school withdrew from the agreement
 
 
 @dataclass(frozen=True)
@@ -103,10 +106,9 @@ def retention_due(timeline: PupilTimeline) -> Due | None:
     triggers = [(trigger, rule) for rule, trigger in (
         (RULE_LEFT, left_trigger(timeline)),
         (RULE_COMPLETED, completion_date(timeline.nc_year, timeline.nc_year_observed_on, timeline.final_year)),
-        (RULE_SUBSCRIPTION, timeline.subscription_end),
-        (RULE_ACCESS_REVOKED, timeline.access_ended_on),
     ) if trigger is not None]
-    return _earliest(triggers)
+    school_end = school_end_due(timeline.subscription_end, timeline.access_ended_on, timeline.agreement_withdrawn_on)
+    return _earliest(triggers + ([(school_end.trigger, school_end.rule)] if school_end else []))
 
 
 def _earliest(triggers: list[tuple[date, str]]) -> Due | None:
@@ -116,21 +118,23 @@ def _earliest(triggers: list[tuple[date, str]]) -> Due | None:
     return Due(rule, trigger, trigger + NAMED_PERIOD)
 
 
-def school_end_due(subscription_end: date | None, access_ended_on: date | None) -> Due | None:
-    """When everything a school gave us must be gone: 6 months after its subscription ended or it
-    stopped granting us access, whichever came first."""
+def school_end_due(subscription_end: date | None, access_ended_on: date | None,
+                   agreement_withdrawn_on: date | None = None) -> Due | None:
+    """When everything a school gave us must be gone: 6 months after its subscription ended, it
+    stopped granting us access, or it withdrew from the agreement, whichever came first."""
     return _earliest([(trigger, rule) for rule, trigger in ((RULE_SUBSCRIPTION, subscription_end),
-                                                            (RULE_ACCESS_REVOKED, access_ended_on))
+                                                            (RULE_ACCESS_REVOKED, access_ended_on),
+                                                            (RULE_AGREEMENT_WITHDRAWN, agreement_withdrawn_on))
                       if trigger is not None])
 
 
-def unidentified_due(first_held: date, subscription_end: date | None, access_ended_on: date | None) -> Due:
+def unidentified_due(first_held: date, subscription_end: date | None, access_ended_on: date | None,
+                     agreement_withdrawn_on: date | None = None) -> Due:
     """A pupil of whom we hold no named record (only quarantined records, or rows without a core
     record): nothing else identifies when they left, so 6 months after we first held anything of
     theirs, or the school's end if that is sooner."""
-    return _earliest([(first_held, RULE_NO_NAMED_RECORD)] + [
-        (trigger, rule) for rule, trigger in ((RULE_SUBSCRIPTION, subscription_end), (RULE_ACCESS_REVOKED, access_ended_on))
-        if trigger is not None])
+    school_end = school_end_due(subscription_end, access_ended_on, agreement_withdrawn_on)
+    return _earliest([(first_held, RULE_NO_NAMED_RECORD)] + ([(school_end.trigger, school_end.rule)] if school_end else []))
 
 
 def latest_trigger_due_by(day: date, period: relativedelta = NAMED_PERIOD) -> date:

@@ -33,6 +33,7 @@ schools = Table(
     Column("agreement_version", String(32)),
     Column("subscription_end", Date),  # collection stops after it, and the retention clock starts
     Column("access_ended_on", Date),  # the connector stopped granting us the school: a retention trigger
+    Column("agreement_withdrawn_on", Date),  # the school withdrew from the agreement: a retention trigger
     Column("final_year_group", Integer),  # the school's last NC year, when GIAS's statutory ages do not say
     Column("sharing_off", Text, nullable=False, server_default="[]"),  # JSON list of partner kinds switched off
     Column("first_seen_at", DateTime(timezone=True), nullable=False),

@@ -26,12 +26,12 @@ def wipe(engine) -> None:
 
 
 def add_school(conn, urn: str, *, final_year: int | None = None, subscription_end: date | None = None,
-               access_ended_on: date | None = None, last_sync: datetime | None = None) -> None:
+               access_ended_on: date | None = None, agreement_withdrawn_on: date | None = None, last_sync: datetime | None = None) -> None:
     now = datetime(2026, 9, 1, tzinfo=timezone.utc)
     conn.execute(sa.insert(schools).values(
         urn=urn, connector="wonde", connector_school_id=f"S{urn}", name=f"School {urn}", approval_state="approved",
         final_year_group=final_year, subscription_end=subscription_end, access_ended_on=access_ended_on,
-        first_seen_at=now, updated_at=now))
+        agreement_withdrawn_on=agreement_withdrawn_on, first_seen_at=now, updated_at=now))
     if last_sync is not None:
         conn.execute(sa.insert(sync_state).values(school_urn=urn, dataset="pupils", last_sync_at=last_sync))
 

@@ -29,7 +29,7 @@ optional_offsets = st.none() | offsets
 minutes = st.sampled_from([-90, -30, 0, 30, 90, 720])  # around midnight in England, summer and winter
 schools = st.fixed_dictionaries({
     "final_year": st.sampled_from([None, 6, 11, 13]), "subscription_end": optional_offsets,
-    "access_ended_on": optional_offsets, "last_sync": st.none() | st.tuples(offsets, minutes)})
+    "access_ended_on": optional_offsets, "agreement_withdrawn_on": optional_offsets, "last_sync": st.none() | st.tuples(offsets, minutes)})
 pupils = st.fixed_dictionaries({
     "school": st.integers(min_value=0, max_value=2), "leaving_date": optional_offsets,
     "left_informed_at": st.none() | st.tuples(offsets, minutes), "deleted_at": st.none() | st.tuples(offsets, minutes),
@@ -64,7 +64,8 @@ def expected_due(school_rows: list[dict], pupil_rows: list[dict], as_of: date) -
             leaving_date=p["leaving_date"], left_informed_on=london_date(p["left_informed_at"]),
             deleted_on=london_date(p["deleted_at"]), nc_year=p["nc_year"],
             nc_year_observed_on=london_date(s["last_sync"]) or as_of, final_year=s["final_year"],
-            subscription_end=s["subscription_end"], access_ended_on=s["access_ended_on"])
+            subscription_end=s["subscription_end"], access_ended_on=s["access_ended_on"],
+            agreement_withdrawn_on=s["agreement_withdrawn_on"])
         found = retention_due(timeline)
         if found is not None and found.due <= as_of:
             due[f"p{n}"] = found

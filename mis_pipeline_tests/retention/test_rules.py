@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mis_pipeline.retention.rules import (
-    RULE_ACCESS_REVOKED, RULE_COMPLETED, RULE_LEFT, RULE_NO_NAMED_RECORD, RULE_SUBSCRIPTION, UNNAMED_PERIOD, Due,
+    RULE_ACCESS_REVOKED, RULE_AGREEMENT_WITHDRAWN, RULE_COMPLETED, RULE_LEFT, RULE_NO_NAMED_RECORD, RULE_SUBSCRIPTION, UNNAMED_PERIOD, Due,
     PupilTimeline, completion_date, final_year_group, is_due, latest_trigger_due_by, retention_due, school_end_due,
     unidentified_due, unnamed_due,
 )
@@ -98,7 +98,7 @@ timelines = st.builds(
     PupilTimeline, leaving_date=optional_days, left_informed_on=optional_days, deleted_on=optional_days,
     nc_year=st.sampled_from(["N1", "N2", "R", "X", None, *map(str, range(1, 15))]), nc_year_observed_on=days,
     final_year=st.none() | st.integers(min_value=2, max_value=13), subscription_end=optional_days,
-    access_ended_on=optional_days,
+    access_ended_on=optional_days, agreement_withdrawn_on=optional_days,
 )
 
 
@@ -112,6 +112,8 @@ def oracle_trigger(t: PupilTimeline) -> date | None:
         triggers.append(t.subscription_end)
     if t.access_ended_on:
         triggers.append(t.access_ended_on)
+    if t.agreement_withdrawn_on:
+        triggers.append(t.agreement_withdrawn_on)
     numbers = {"N1": -2, "N2": -1, "R": 0, **{str(n): n for n in range(1, 15)}}
     if t.nc_year in numbers and t.final_year is not None:
         start_year = t.nc_year_observed_on.year - (t.nc_year_observed_on.month < 9)
@@ -146,11 +148,11 @@ def test_a_pupil_who_returns_before_the_purge_is_not_purged_for_leaving(t):
 
 
 @settings(max_examples=2000, deadline=None)
-@given(days, optional_days, optional_days, days)
+@given(days, optional_days, optional_days, optional_days, days)
 def test_a_pupil_without_a_named_record_goes_six_months_after_first_held_or_after_the_schools_end(
-        first_held, subscription_end, access_ended_on, as_of):
-    due = unidentified_due(first_held, subscription_end, access_ended_on)
-    deadline = months_later(min(d for d in (first_held, subscription_end, access_ended_on) if d), 6)
+        first_held, subscription_end, access_ended_on, withdrawn_on, as_of):
+    due = unidentified_due(first_held, subscription_end, access_ended_on, withdrawn_on)
+    deadline = months_later(min(d for d in (first_held, subscription_end, access_ended_on, withdrawn_on) if d), 6)
     assert (as_of >= due.due) == (as_of >= deadline)
 
 
@@ -164,6 +166,11 @@ def test_a_pupil_without_a_named_record_goes_six_months_after_first_held_or_afte
 def test_a_schools_data_goes_six_months_after_its_subscription_ends_or_it_revokes_access(
         subscription_end, access_ended_on, expected):
     assert school_end_due(subscription_end, access_ended_on) == expected
+
+
+def test_a_schools_data_goes_six_months_after_it_withdraws_from_the_agreement_when_that_comes_first():
+    assert school_end_due(date(2028, 7, 31), date(2028, 1, 1), date(2027, 12, 31)) == \
+        Due(RULE_AGREEMENT_WITHDRAWN, date(2027, 12, 31), date(2028, 6, 30))
 
 
 def test_a_pupil_without_a_named_record_is_due_by_that_rule_when_it_comes_first():

@@ -1,6 +1,6 @@
 """The issue's scenario, through the CLI against a simulator whose time moves: pupils held back by
-checks (and their other items), leavers and deletions, one school's subscription ending and another
-revoking our access at its connector; then the purge, a day before the deadline and on it. On the
+checks (and their other items), leavers and deletions, one school's subscription ending, another
+revoking our access at its connector and a third withdrawing from the agreement; then the purge, a day before the deadline and on it. On the
 day, nothing of the ended schools is left but un-named records, no pupil-linked row anywhere lacks
 a named record or a live quarantine entry, and exactly the other schools' good, present pupils
 remain. SQLite and PostgreSQL."""
@@ -45,14 +45,17 @@ def rows_of_schools(conn, urns: set[str]) -> dict[str, int]:
 
 def test_after_the_deadline_no_ended_schools_rows_and_no_unlinked_rows_remain(tmp_path, warehouse_url):
     population = build_population(seed=12, schools=4, pupils_per_school=12, bad_records=2)
-    ended, revoked = population.schools[2], population.schools[1]  # XoD subscription, Wonde revocation
-    others = [s for s in population.schools if s not in (ended, revoked)]
+    # an XoD school's subscription ends, a Wonde school revokes our access, another withdraws
+    ended, revoked, withdrawn = population.schools[2], population.schools[1], population.schools[3]
+    gone = {ended.urn, revoked.urn, withdrawn.urn}
+    others = [s for s in population.schools if s.urn not in gone]
     with private_pipeline(population, tmp_path, warehouse_url) as (server, env):
         cli(env, "sync")
         server.advance()  # leavers, deletions, new pupils
         cli(env, "sync")
         today = london_today()
         cli(env, "schools", "set", ended.urn, "--subscription-end", today.isoformat())
+        cli(env, "schools", "set", withdrawn.urn, "--agreement-withdrawn", today.isoformat())
         revoked.approval = "revoked"
         server.invalidate_cache()
         cli(env, "schools", "discover")
@@ -65,12 +68,12 @@ def test_after_the_deadline_no_ended_schools_rows_and_no_unlinked_rows_remain(tm
 
         cli(env, "purge", "--as-of", (deadline - timedelta(days=1)).isoformat())  # exits 1 if a check fails
         with engine.connect() as conn:
-            early = rows_of_schools(conn, {ended.urn, revoked.urn})
+            early = rows_of_schools(conn, gone)
             assert conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar_one() == quarantined
         cli(env, "purge", "--as-of", deadline.isoformat())
 
         with engine.connect() as conn:
-            assert rows_of_schools(conn, {ended.urn, revoked.urn}) == {}
+            assert rows_of_schools(conn, gone) == {}
             assert unlinked_counts(conn) == {name: 0 for name in pupil_links() if name not in ("pupils", "quarantine")}
             assert conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar_one() == 0
             unnamed = dict(conn.execute(sa.select(unnamed_pupils.c.school_urn, sa.func.count())
@@ -78,6 +81,6 @@ def test_after_the_deadline_no_ended_schools_rows_and_no_unlinked_rows_remain(tm
         remaining = {(p["school_urn"], p["mis_id"]) for p in read_pupils(engine, open_vault(engine, master_keyring()))}
 
     assert quarantined >= 2 * len(population.schools)  # each school's bad records, and their other items
-    assert early["pupils"] == held_before[ended.urn] + held_before[revoked.urn] and early["quarantine"] > 0
-    assert unnamed[ended.urn] == held_before[ended.urn] and unnamed[revoked.urn] == held_before[revoked.urn]
+    assert early["pupils"] == sum(held_before[urn] for urn in gone) and early["quarantine"] > 0
+    assert {urn: unnamed[urn] for urn in gone} == {urn: held_before[urn] for urn in gone}
     assert remaining == {(s.urn, p.mis_id) for s in others for p in s.pupils if defect_of(p) is None}
