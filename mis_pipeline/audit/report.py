@@ -48,6 +48,10 @@ def _plain(entry: dict) -> dict:
     return {**{k: entry[k] for k in CSV_COLUMNS if k != "occurred_at"}, "occurred_at": iso_utc(entry["occurred_at"])}
 
 
+def _rows_removed(detail: dict) -> str:
+    return ", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in detail.get("rows_removed", {}).items())
+
+
 def _describe(entry: dict) -> str:
     """One readable line per entry, from counts and names only."""
     d, action = entry["detail"], entry["action"]
@@ -65,10 +69,14 @@ def _describe(entry: dict) -> str:
         if d.get("kind") == "unnamed":
             return (f"{d.get('unnamed_records', 0)} un-named records and {d.get('change_sets', 0)} change sets "
                     "deleted after 5 years.")
+        if d.get("kind") == "unlinked":
+            return f"Rows no longer linked to any pupil held removed ({_rows_removed(d)})."
+        if d.get("kind") == "unattributed_quarantine":
+            return (f"{d.get('quarantined_records_removed', 0)} held-back records naming no pupil removed 6 months "
+                    "after they were held back.")
         return f"Remaining records of an ended subscription removed ({d.get('quarantined_records_removed', 0)})."
     if action == "items_removed":
-        rows = ", ".join(f"{name.replace('_', ' ')}: {n}" for name, n in d.get("rows_removed", {}).items())
-        return f"Data items no longer authorised removed ({rows})."
+        return f"Data items no longer authorised removed ({_rows_removed(d)})."
     if action == "settings_changed":
         return "; ".join(f"{name.replace('_', ' ')}: {v['before']} -> {v['after']}" for name, v in d.items())
     if action == "share_made":
