@@ -24,7 +24,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))

@@ -67,7 +67,8 @@ def retention_eligible_records(context: dg.AssetExecutionContext, config: PurgeC
         NAMED_CHECK, asset="named_data_purge", blocking=False,
         description=("The agreement: all pupil data is removed from the named store no later than 6 months after "
                      "the pupil left, completed the school's last key stage, or the subscription ended. Passes "
-                     "when no named pupil is held on or after the day their data fell due."),
+                     "when no pupil (held named, or only through quarantine) is held on or after the day their data "
+                     "fell due."),
     )],
 )
 def named_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, warehouse: WarehouseResource):
