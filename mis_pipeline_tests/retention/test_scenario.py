@@ -14,6 +14,7 @@ from dateutil.relativedelta import relativedelta
 
 from mis_pipeline.config import master_keyring
 from mis_pipeline.lib.dates import london_today
+from mis_pipeline.registry.settings import SettingsChange, apply_settings
 from mis_pipeline.retention.subjects import unlinked_counts
 from mis_pipeline.simulator.population import build_population, defect_of
 from mis_pipeline.warehouse.engine import get_engine
@@ -53,12 +54,12 @@ def test_after_the_deadline_no_ended_schools_rows_and_no_unlinked_rows_remain(tm
         server.advance()  # leavers, deletions, new pupils
         cli(env, "sync")
         today = london_today()
-        cli(env, "schools", "set", ended.urn, "--subscription-end", today.isoformat())
-        cli(env, "schools", "set", withdrawn.urn, "--agreement-withdrawn", today.isoformat())
+        engine = get_engine(warehouse_url)
+        apply_settings(engine, [ended.urn], SettingsChange(subscription_end=today), actor="test")
+        apply_settings(engine, [withdrawn.urn], SettingsChange(agreement_withdrawn_on=today), actor="test")
         revoked.approval = "revoked"
         server.invalidate_cache()
         cli(env, "schools", "discover")
-        engine = get_engine(warehouse_url)
         with engine.connect() as conn:
             quarantined = conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar_one()
             held_before = dict(conn.execute(sa.select(pupils.c.school_urn, sa.func.count())
