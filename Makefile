@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test ui bench bench-encryption simulator clean
+.PHONY: install demo test ui bench bench-encryption bench-retention simulator clean
 
 # The venv is rebuilt when setup.py changes; the package is installed editable with the dev extras.
 $(BIN)/.installed: setup.py
@@ -31,6 +31,9 @@ bench: install
 
 bench-encryption: install
 	$(BIN)/python benchmarks/bench_encryption.py
+
+bench-retention: install
+	$(BIN)/python benchmarks/bench_retention.py
 
 clean:
 	rm -rf .mis_home

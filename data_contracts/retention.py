@@ -10,7 +10,8 @@ from __future__ import annotations
 from .checks import one_of
 from .model import Column, Contract, PiiClass, Retention
 
-PURGE_RULES = ("left", "completed_key_stage", "subscription_ended")
+PURGE_RULES = ("left", "completed_key_stage", "subscription_ended", "access_revoked", "agreement_withdrawn",
+               "no_named_record")
 _UNNAMED = dict(retention=Retention.UNNAMED)
 
 UNNAMED_PUPILS = Contract(

@@ -8,7 +8,8 @@ from mis_pipeline.registry.sensors import school_discovery_sensor
 from mis_pipeline.reports.sar_job import subject_access_report_job
 from mis_pipeline.resources import build_resources
 from mis_pipeline.retention.assets import (
-    daily_retention_purge, named_data_purge, purge_retention_job, retention_eligible_records, unnamed_data_purge,
+    daily_retention_purge, named_data_purge, purge_retention_job, retention_eligible_records, unlinked_after_purge,
+    unlinked_after_sync, unnamed_data_purge,
 )
 from mis_pipeline.shares.assets import partner_shares, share_with_partners_job
 from mis_pipeline.sync.assets import sync_school_data
@@ -21,6 +22,7 @@ refuse_production_without_master_key()  # the code location does not load withou
 defs = dg.Definitions(
     assets=[gias_establishments, school_registry, sync_school_data, retention_eligible_records, named_data_purge,
             unnamed_data_purge, partner_shares],
+    asset_checks=[unlinked_after_sync, unlinked_after_purge],
     jobs=[discover_schools_job, import_gias_job, sync_schools_job, purge_retention_job, share_with_partners_job,
           subject_access_report_job],
     schedules=[nightly_sync_schedule, daily_retention_purge],

@@ -83,13 +83,22 @@ def _purged(d: dict, day: str, names: Names, school_urn: str | None) -> str:
     if kind == "unnamed":
         return (f"Across all schools: {count(d.get('unnamed_records', 0), 'un-named record')} and "
                 f"{count(d.get('change_sets', 0), 'change set')} deleted, 5 years after they were un-named.")
+    if kind == "unlinked":
+        return f"Rows no longer linked to any pupil held removed: {_rows_removed(d)}."
+    if kind == "unattributed_quarantine":
+        return (f"{count(d.get('quarantined_records_removed', 0), 'held-back record')} naming no pupil deleted, "
+                "6 months after they were held back.")
     return (f"The subscription ended: {count(d.get('quarantined_records_removed', 0), 'record')} held back by "
             f"our checks deleted as of {_day(d.get('as_of'))}.")
 
 
-def _items_removed(d: dict, day: str, names: Names, school_urn: str | None) -> str:
+def _rows_removed(d: dict) -> str:
     rows = [f"{DATASETS.get(name, name)}: {count(n, 'row')}" for name, n in d.get("rows_removed", {}).items()]
-    return f"No longer authorised by the school, so removed: {_listed(rows) if rows else 'nothing was held'}."
+    return _listed(rows) if rows else "nothing was held"
+
+
+def _items_removed(d: dict, day: str, names: Names, school_urn: str | None) -> str:
+    return f"No longer authorised by the school, so removed: {_rows_removed(d)}."
 
 
 _KIND_WORDS = {"la": "the local authority", "trust": "the academy trust", "diocese": "the diocese"}
@@ -108,14 +117,20 @@ def _setting(name: str, before, after, day: str) -> list[str]:
     if name == "sync_mode":
         return [f"Sync mode: {after} (was {before or 'not set'})"]
     if name == "agreement_accepted_on":
+        if not after:
+            return ["Data sharing agreement: acceptance cleared" + (f" (was accepted on {_day(before)})" if before else "")]
         return [f"Data sharing agreement: accepted on {_day(after)}" + (f" (was {_day(before)})" if before else "")]
+    if name == "agreement_withdrawn_on":
+        return [f"Data sharing agreement: withdrawn on {_day(after)} (collection stops; the retention clock starts)"
+                if after else "Data sharing agreement: withdrawal cleared"]
     if name == "agreement_version":
         return [f"Agreement version: {after or 'not given'}"]
     if name == "subscription_end":
         return [f"Subscription end: {_day(after) if after else 'cleared'} (was {_day(before)})"]
     if name == "final_year_group":
         return [f"Final year group: Year {after} (was {f'Year {before}' if before else 'not set'})"]
-    return [f"{name.replace('_', ' ').capitalize()}: {after} (was {before})"]
+    was = f" (was {before})" if before not in (None, "", []) else ""
+    return [f"{name.replace('_', ' ').capitalize()}: {after if after not in (None, '', []) else 'not set'}{was}"]
 
 
 def describe_settings(moved: dict, day: date | str) -> str:

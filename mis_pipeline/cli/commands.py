@@ -220,6 +220,7 @@ def schools_set(args) -> int:
         paused=True if args.pause else False if args.resume else None,
         agreement_accepted_on=_date_or_none(args.agreement_accepted, "--agreement-accepted"),
         agreement_version=args.agreement_version, final_year_group=args.final_year_group,
+        agreement_withdrawn_on=_date_or_none(args.agreement_withdrawn, "--agreement-withdrawn"),
         share_off=args.no_share_with, share_on=args.share_with, **subscription,
     )
     if change.is_empty():
@@ -284,6 +285,8 @@ def purge(args) -> int:
     from mis_pipeline.retention.assets import PURGE_JOB
     from mis_pipeline.runs import failure_reason, run_job
 
+    if args.replay_after_restore:
+        return _replay_after_restore(args)
     if args.as_of:
         _date_or_none(args.as_of, "--as-of")
     ops = ("retention_eligible_records", "named_data_purge", "unnamed_data_purge")
@@ -302,6 +305,36 @@ def purge(args) -> int:
     failed = [e.event_specific_data.check_name for e in checks if not e.event_specific_data.passed]
     if failed:
         raise CommandError(f"retention check failed: {', '.join(failed)}")
+    return 0
+
+
+def _replay_after_restore(args) -> int:
+    """Re-apply, in a restored warehouse, every purge recorded since the backup was taken."""
+    from datetime import datetime, timezone
+
+    from mis_pipeline.audit.log import read_audit
+    from mis_pipeline.config import master_keyring, operator_name
+    from mis_pipeline.retention.replay import replay_after_restore
+    from mis_pipeline.warehouse.engine import get_engine
+    from mis_pipeline.warehouse.vault import open_vault
+
+    try:
+        since = datetime.fromisoformat(args.replay_after_restore)
+    except ValueError:
+        raise CommandError(f"--replay-after-restore takes an ISO date or time (got {args.replay_after_restore!r})") from None
+    since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+    engine = get_engine()
+    if args.audit_file:
+        try:
+            entries = json.loads(Path(args.audit_file).read_text(encoding="utf-8"))["entries"]
+        except (OSError, ValueError, KeyError) as error:
+            raise CommandError(f"--audit-file {args.audit_file}: not an audit export ({type(error).__name__})") from None
+    else:
+        entries = read_audit(engine, action="purge")
+    report = replay_after_restore(engine, open_vault(engine, master_keyring()), entries, since, actor=operator_name())
+    by_rule = ", ".join(f"{n} {rule}" for rule, n in report.by_rule.items()) or "none still held"
+    print(f"purges since {since.isoformat()}: {report.tombstones} data keys destroyed; "
+          f"purged again {report.pupils} pupils the restore brought back ({by_rule})")
     return 0
 
 

@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     school_set.add_argument("--agreement-accepted", metavar="DATE",
                             help="the school accepted the data sharing agreement (and its retention periods) on DATE")
     school_set.add_argument("--agreement-version", metavar="V", help="which version of the agreement it accepted")
+    school_set.add_argument("--agreement-withdrawn", metavar="DATE",
+                            help="the school withdrew from the agreement on DATE: never contacted again; its data "
+                                 "goes within 6 months")
     school_set.add_argument("--no-share-with", action="append", default=[], metavar="KIND",
                             help="stop sharing with this partner kind: la, trust or diocese (repeatable)")
     school_set.add_argument("--share-with", action="append", default=[], metavar="KIND",
@@ -98,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
                                          "records after 5 years (audited)")
     purge.add_argument("--as-of", metavar="DATE", help="purge what is due by DATE (default today, England); "
                                                        "production refuses a future date")
+    purge.add_argument("--replay-after-restore", metavar="SINCE",
+                       help="after restoring a backup taken at SINCE (ISO date or time, UTC): purge again every pupil "
+                            "a purge removed since then, from the audit log's records of the keys it destroyed")
+    purge.add_argument("--audit-file", metavar="FILE",
+                       help="with --replay-after-restore: the audit log exported before the restore "
+                            "(`audit --format json`); default: the warehouse's own")
     purge.set_defaults(handler=commands.purge)
 
     retention = sub.add_parser("retention", help="early warning: named data falling due soon, per school and rule")

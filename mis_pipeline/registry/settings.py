@@ -38,6 +38,7 @@ class SettingsChange:
     paused: bool | None = None
     agreement_accepted_on: date | None = None
     agreement_version: str | None = None
+    agreement_withdrawn_on: date | None = None  # the school withdrew: collection stops, the retention clock starts
     subscription_end: object = _UNSET  # a date, None to clear it, or unset
     final_year_group: int | None = None
     share_off: list[str] = field(default_factory=list)  # partner kinds to stop sharing with
@@ -46,6 +47,7 @@ class SettingsChange:
     def is_empty(self) -> bool:
         return (not self.withhold and not self.allow and self.sync_mode is None and self.paused is None
                 and self.agreement_accepted_on is None and self.agreement_version is None
+                and self.agreement_withdrawn_on is None
                 and self.subscription_end is _UNSET and self.final_year_group is None and not self.share_off
                 and not self.share_on)
 
@@ -66,6 +68,10 @@ def _validate(change: SettingsChange, today: date) -> None:
         raise SettingsError("a partner kind cannot be switched both off and on in one change")
     if change.final_year_group is not None and not 1 <= change.final_year_group <= 14:
         raise SettingsError(f"a final year group is an NC year from 1 to 14 (got {change.final_year_group})")
+    if change.agreement_withdrawn_on is not None and change.agreement_withdrawn_on > today:
+        raise SettingsError(f"the agreement cannot be withdrawn on a future date ({change.agreement_withdrawn_on})")
+    if change.agreement_withdrawn_on is not None and change.agreement_accepted_on is not None:
+        raise SettingsError("--agreement-withdrawn and --agreement-accepted cannot go together")
     if change.agreement_version is not None and change.agreement_accepted_on is None:
         raise SettingsError("--agreement-version goes with --agreement-accepted DATE")
 
@@ -80,6 +86,10 @@ def _new_values(row, change: SettingsChange) -> dict:
     if change.agreement_accepted_on is not None:
         values["agreement_accepted_on"] = change.agreement_accepted_on
         values["agreement_version"] = change.agreement_version
+        values["agreement_withdrawn_on"] = None  # accepted again: the withdrawal's clock stops
+    if change.agreement_withdrawn_on is not None:  # no longer accepted: never contacted again
+        values.update(agreement_accepted_on=None, agreement_version=None,
+                      agreement_withdrawn_on=change.agreement_withdrawn_on)
     if change.subscription_end is not _UNSET:
         values["subscription_end"] = change.subscription_end
     if change.final_year_group is not None:

@@ -74,6 +74,7 @@ def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str
                 urn=entry.urn, connector=entry.connector, connector_school_id=entry.connector_school_id,
                 name=entry.name, la_code=entry.la_code, establishment_number=entry.establishment_number,
                 phase=entry.phase, approval_state="approved", granted_items=json.dumps(list(entry.granted_items)),
+                access_ended_on=None,  # granted again: the retention clock of its access stops
                 first_seen_at=now, updated_at=now,
             )
             statement = dialect_insert(schools).values(**values)
@@ -89,7 +90,7 @@ def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str
         gone = sorted(previously - listed)
         if gone:
             conn.execute(update(schools).where(schools.c.urn.in_(gone))
-                         .values(approval_state="not_listed", updated_at=now))
+                         .values(approval_state="not_listed", access_ended_on=london_today(now), updated_at=now))
     return gone
 
 

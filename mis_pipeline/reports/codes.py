@@ -80,7 +80,10 @@ DATASETS = {"pupils": "Pupil record", "pupil_details": "Additional details", "at
 PARTNER_KINDS = {"la": "Local authority", "trust": "Academy trust", "diocese": "Diocese"}
 CONNECTORS = {"wonde": "Wonde", "xod": "Groupcall Xporter on Demand"}
 RETENTION_RULES = {"left": "the pupil left", "completed_key_stage": "the pupil completed the school's last key stage",
-                   "subscription_ended": "the school's subscription ended"}
+                   "subscription_ended": "the school's subscription ended",
+                   "access_revoked": "the school stopped our access at the connector",
+                   "agreement_withdrawn": "the school withdrew from the data sharing agreement",
+                   "no_named_record": "only held-back records of the pupil were held, never a named record"}
 UNKNOWN = "a code used by the school"
 
 

@@ -12,11 +12,13 @@ from mis_pipeline.lib.dates import london_today
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .store import named_past_deadline, purge_named, purge_unnamed, refresh_schedule, unnamed_past_deadline
+from .subjects import unlinked_counts
 
 OWNERS = ["team:data-engineering"]
 GROUP = "retention"
 NAMED_CHECK = "no_named_data_past_its_deadline"
 UNNAMED_CHECK = "no_unnamed_data_past_five_years"
+UNLINKED_CHECK = "no_unlinked_pupil_rows"
 WARNING_DAYS = 30
 
 
@@ -41,10 +43,12 @@ def as_of_date(config: PurgeConfig) -> date:
 @dg.asset(key="retention_eligible_records", group_name=GROUP, kinds={"python", "sql"}, owners=OWNERS, deps=["pupils"])
 def retention_eligible_records(context: dg.AssetExecutionContext, config: PurgeConfig,
                                warehouse: WarehouseResource) -> dg.MaterializeResult:
-    """Every named pupil with the retention rule that applies (left, completed the school's last key
-    stage, subscription ended), its trigger date and the date by which the named data must be gone:
-    6 calendar months after the earliest trigger. Also the early warning: what falls due within 30
-    days, and the schools whose final year group is unknown (the completion rule cannot fire there)."""
+    """Every pupil whose data falls due within 30 days (named, or known only through quarantine),
+    with the rule that applies (left, completed the school's last key stage, subscription ended,
+    access revoked at the connector, no named record), its trigger date and the date by which every
+    row of theirs must be gone: 6 calendar months after the earliest trigger. Costs what falls due,
+    not what is held. Also the schools whose final year group is unknown (the completion rule
+    cannot fire there)."""
     summary = refresh_schedule(warehouse.engine(), as_of_date(config), WARNING_DAYS)
     if summary.schools_without_final_year:
         context.log.warning(f"{len(summary.schools_without_final_year)} schools have no known final year group; "
@@ -53,7 +57,6 @@ def retention_eligible_records(context: dg.AssetExecutionContext, config: PurgeC
         "named_pupils": summary.pupils,
         "due_now": dg.MetadataValue.json(summary.due_now),
         f"due_within_{WARNING_DAYS}_days": dg.MetadataValue.json(summary.due_soon),
-        "pupils_no_rule_can_reach_yet": summary.no_rule,
         "schools_without_final_year_group": dg.MetadataValue.json(summary.schools_without_final_year),
     })
 
@@ -65,7 +68,8 @@ def retention_eligible_records(context: dg.AssetExecutionContext, config: PurgeC
         NAMED_CHECK, asset="named_data_purge", blocking=False,
         description=("The agreement: all pupil data is removed from the named store no later than 6 months after "
                      "the pupil left, completed the school's last key stage, or the subscription ended. Passes "
-                     "when no named pupil is held on or after the day their data fell due."),
+                     "when no pupil (held named, or only through quarantine) is held on or after the day their data "
+                     "fell due."),
     )],
 )
 def named_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, warehouse: WarehouseResource):
@@ -84,7 +88,8 @@ def named_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, war
     context.log.info(f"purged {report.pupils} pupils' named data as of {as_of} in {len(report.by_school)} schools")
     yield dg.MaterializeResult(
         metadata={"as_of": as_of.isoformat(), "pupils_un_named": report.pupils,
-                  "by_rule": dg.MetadataValue.json(report.by_rule), "schools": len(report.by_school)},
+                  "by_rule": dg.MetadataValue.json(report.by_rule), "schools": len(report.by_school),
+                  "rows_removed": dg.MetadataValue.json(report.rows_removed)},
         check_results=[dg.AssetCheckResult(check_name=NAMED_CHECK, passed=late == 0,
                                            severity=dg.AssetCheckSeverity.ERROR,
                                            metadata={"as_of": as_of.isoformat(), "named_pupils_past_deadline": late})],
@@ -112,6 +117,28 @@ def unnamed_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, w
                                            metadata={"as_of": as_of.isoformat(), "unnamed_records_past_limit": late})],
     )
 
+
+def _unlinked_check(asset: str, after: str) -> dg.AssetChecksDefinition:
+    @dg.asset_check(
+        asset=asset, name=UNLINKED_CHECK, blocking=True,
+        description=("No row in any pupil-linked table (every table holding a pupil key: items, quarantine, change "
+                     "history, the schedule, share logs, data keys) belongs to a pupil of whom we hold neither a named "
+                     f"record nor a live quarantined record. Runs after {after}; only reads, so it can be run on its "
+                     "own from the UI at any time. Its metadata names tables and counts, never a key."),
+    )
+    def no_unlinked_pupil_rows(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+        with warehouse.engine().connect() as conn:
+            counts = unlinked_counts(conn)
+        found = {table: n for table, n in counts.items() if n}
+        return dg.AssetCheckResult(passed=not found, severity=dg.AssetCheckSeverity.ERROR, metadata={
+            "unlinked_rows": sum(found.values()), "by_table": dg.MetadataValue.json(found),
+            "tables_checked": len(counts)})
+
+    return no_unlinked_pupil_rows
+
+
+unlinked_after_sync = _unlinked_check("pupils", "every sync")
+unlinked_after_purge = _unlinked_check("named_data_purge", "every purge")
 
 PURGE_JOB = "purge_retention"
 

@@ -1,79 +1,36 @@
-"""Retention against the warehouse: each named pupil's due date, and the purges that honour them.
+"""Retention against the warehouse: the schedule of what falls due, and the purges that honour it.
 
-The rules themselves are in `rules.py`; this module only gathers each pupil's facts, and writes
-each school's purge (un-named records, destroyed data keys, deleted rows, audit entry) in one
-transaction, so a crash leaves a pupil either fully named or fully un-named.
+Who is due comes from `due.py` (the database picks candidates, `rules.py` decides); what a pupil's
+purge removes comes from `subjects.py` (every pupil-linked table, read from the schema). Each
+school's purge (un-named records, destroyed data keys, deleted rows, audit entry) is one
+transaction, so a crash leaves a pupil either fully named or fully gone.
 """
 
 from __future__ import annotations
 
 import json
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import date
-from typing import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
 
-from sqlalchemy import Connection, Engine, and_, delete, exists, func, insert, select, update
+from sqlalchemy import Connection, Engine, and_, delete, func, insert, select
 
 from mis_pipeline.audit.log import record_audit
 from mis_pipeline.lib.academic import academic_year_label
-from mis_pipeline.lib.dates import london_date, london_today
 from mis_pipeline.warehouse.schema import (
-    DATASET_TABLES, change_sets, data_keys, gias_establishments, pupil_changes, pupils, quarantine, retention_schedule,
-    schools, share_pupils, sync_state, unnamed_pupils,
+    DATASET_TABLES, change_sets, pupil_changes, pupils, quarantine, retention_schedule, sync_state, unnamed_pupils,
 )
 from mis_pipeline.warehouse.vault import Vault, school_key_ref
 
-from .rules import NAMED_PERIOD, RULE_SUBSCRIPTION, Due, PupilTimeline, final_year_group, is_due, retention_due, unnamed_due
+from .due import DueSubject, SchoolFacts, _start_of_london_day, due_subjects, school_facts
+from .replay import destroyed_key_digests
+from .rules import UNNAMED_PERIOD, latest_trigger_due_by
+from .subjects import SCHOOL_KEY_PREFIX, remove_subjects, remove_unlinked
 
-_CHUNK = 500
+__all__ = ["SchoolFacts", "school_facts", "purge_named", "purge_unnamed", "refresh_schedule", "due_within",
+           "named_past_deadline", "unnamed_past_deadline", "purge_subjects"]
 
-
-@dataclass(frozen=True)
-class SchoolFacts:
-    final_year: int | None
-    subscription_end: date | None
-    observed_on: date  # the last day the school told us its pupils' NC years (its last sync)
-
-
-@dataclass(frozen=True)
-class DuePupil:
-    pupil_key: str
-    school_urn: str
-    due: Due | None  # None: no rule can fire yet (e.g. the school's final year group is unknown)
-    observed_on: date  # the day the school last reported the pupil's NC year
-
-
-def school_facts(conn: Connection, today: date) -> dict[str, SchoolFacts]:
-    """What the rules need about every school: its final year group (explicit, else from GIAS),
-    its subscription end, and the day it last reported its pupils."""
-    rows = conn.execute(
-        select(schools.c.urn, schools.c.final_year_group, schools.c.subscription_end, gias_establishments.c.phase_name,
-               gias_establishments.c.statutory_high_age, sync_state.c.last_sync_at)
-        .select_from(schools.outerjoin(gias_establishments, gias_establishments.c.urn == schools.c.urn)
-                     .outerjoin(sync_state, and_(sync_state.c.school_urn == schools.c.urn, sync_state.c.dataset == "pupils")))
-    ).all()
-    return {row.urn: SchoolFacts(final_year_group(row.phase_name, row.statutory_high_age, row.final_year_group),
-                                 row.subscription_end, london_date(row.last_sync_at) or today) for row in rows}
-
-
-def due_pupils(engine: Engine, today: date | None = None, school_urn: str | None = None) -> Iterator[DuePupil]:
-    """Every named pupil with the rule, trigger and due date that applies to them."""
-    today = today or london_today()
-    query = select(pupils.c.pupil_key, pupils.c.school_urn, pupils.c.leaving_date, pupils.c.left_informed_at,
-                   pupils.c.deleted_at, pupils.c.nc_year).order_by(pupils.c.school_urn, pupils.c.pupil_key)
-    if school_urn is not None:
-        query = query.where(pupils.c.school_urn == school_urn)
-    with engine.connect() as conn:
-        facts = school_facts(conn, today)
-        for row in conn.execute(query).yield_per(5000):
-            school = facts.get(row.school_urn) or SchoolFacts(None, None, today)
-            timeline = PupilTimeline(
-                leaving_date=row.leaving_date, left_informed_on=london_date(row.left_informed_at),
-                deleted_on=london_date(row.deleted_at), nc_year=row.nc_year, nc_year_observed_on=school.observed_on,
-                final_year=school.final_year, subscription_end=school.subscription_end,
-            )
-            yield DuePupil(row.pupil_key, row.school_urn, retention_due(timeline), school.observed_on)
+_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -82,55 +39,63 @@ class PurgeReport:
     pupils: int
     by_rule: dict[str, int]
     by_school: dict[str, int]
+    rows_removed: dict[str, int] = field(default_factory=dict)  # per table, due pupils and unlinked rows
 
 
 def purge_named(engine: Engine, vault: Vault, as_of: date, actor: str, run_id: str | None = None) -> PurgeReport:
-    """Un-name every pupil whose named data is due by `as_of`, a school per transaction. Idempotent:
-    a purged pupil is gone, and a pupil not yet due is never touched."""
-    by_school: dict[str, list[DuePupil]] = defaultdict(list)
-    for pupil in due_pupils(engine, as_of):
-        if is_due(pupil.due, as_of):
-            by_school[pupil.school_urn].append(pupil)
-    by_rule: Counter = Counter()
+    """Remove every pupil whose data is due by `as_of` from every pupil-linked table (leaving the
+    un-named record the contract allows for those we held named), a school per transaction; then
+    what ended schools left, and any row no pupil links to any more. Idempotent."""
+    with engine.connect() as conn:
+        by_school: dict[str, list[DueSubject]] = defaultdict(list)
+        for subject in due_subjects(conn, as_of, as_of):
+            by_school[subject.school_urn].append(subject)
+        facts = school_facts(conn, as_of)
+    rows: Counter = Counter()
     for urn, due in sorted(by_school.items()):
         with engine.begin() as conn:
-            _purge_school(conn, vault, urn, due, as_of, actor, run_id)
-        by_rule.update(p.due.rule for p in due)
+            rows.update(purge_subjects(conn, vault, urn, due, as_of, actor, run_id))
     with engine.begin() as conn:
-        _purge_ended_subscriptions(conn, vault, as_of, actor, run_id)
-        _destroy_orphan_keys(conn, vault)
+        _purge_school_leftovers(conn, vault, facts, as_of, actor, run_id)
+        unlinked = remove_unlinked(conn)
+        if unlinked:
+            record_audit(conn, "purge", {"kind": "unlinked", "as_of": as_of.isoformat(), "rows_removed": unlinked},
+                         actor=actor, run_id=run_id)
+    rows.update(unlinked)
+    by_rule = Counter(subject.due.rule for due in by_school.values() for subject in due)
     return PurgeReport(as_of, sum(by_rule.values()), dict(sorted(by_rule.items())),
-                       {urn: len(due) for urn, due in sorted(by_school.items())})
+                       {urn: len(due) for urn, due in sorted(by_school.items())}, dict(sorted(rows.items())))
 
 
-def _purge_school(conn: Connection, vault: Vault, urn: str, due: list[DuePupil], as_of: date, actor: str,
-                  run_id: str | None) -> None:
-    rules = {p.pupil_key: p.due.rule for p in due}
-    years = {p.pupil_key: academic_year_label(p.observed_on) for p in due}
-    keys = sorted(rules)
-    rows_removed: Counter = Counter()
-    for start in range(0, len(keys), _CHUNK):
-        chunk = keys[start:start + _CHUNK]
-        records = _unnamed_records(conn, urn, chunk, rules, years, as_of)
+def purge_subjects(conn: Connection, vault: Vault, urn: str, due: list[DueSubject], as_of: date, actor: str,
+                   run_id: str | None, replayed: bool = False) -> dict[str, int]:
+    """One school's due pupils, in the caller's transaction: the un-named records, then every row
+    of theirs in every pupil-linked table, their data keys included. The audit entry carries
+    counts and digests of the destroyed data keys (which only a restored backup could match, see
+    `replay.py`), never a pupil key."""
+    keys = [subject.pupil_key for subject in due]
+    named = [subject for subject in due if subject.named]
+    for start in range(0, len(named), _CHUNK):
+        records = _unnamed_records(conn, urn, named[start:start + _CHUNK], as_of)
         if records:
             conn.execute(insert(unnamed_pupils), records)
-        for name, table in DATASET_TABLES.items():
-            rows_removed[name] += conn.execute(delete(table).where(table.c.pupil_key.in_(chunk))).rowcount
-        rows_removed["pupils"] += conn.execute(delete(pupils).where(pupils.c.pupil_key.in_(chunk))).rowcount
-        rows_removed["quarantine"] += conn.execute(delete(quarantine).where(quarantine.c.key_ref.in_(chunk))).rowcount
-        # change sets stay for the audit trail, no longer linked to the pupil
-        conn.execute(update(pupil_changes).where(pupil_changes.c.pupil_key.in_(chunk)).values(pupil_key=None))
-        conn.execute(delete(share_pupils).where(share_pupils.c.pupil_key.in_(chunk)))
-        vault.destroy(conn, chunk)  # whatever these keys sealed, wherever copied, is unreadable now
-    record_audit(conn, "purge", {"kind": "named", "as_of": as_of.isoformat(), "pupils": len(keys),
-                                 "by_rule": dict(sorted(Counter(rules.values()).items())),
-                                 "rows_removed": dict(sorted(rows_removed.items()))},
-                 actor=actor, school_urn=urn, run_id=run_id)
+    rule_of = {subject.pupil_key: subject.due.rule for subject in due}
+    destroyed: dict[str, list[str]] = defaultdict(list)
+    for key, digest in destroyed_key_digests(conn, vault, keys).items():
+        destroyed[rule_of[key]].append(digest)
+    removed = remove_subjects(conn, keys)
+    record_audit(conn, "purge", {
+        "kind": "named", "as_of": as_of.isoformat(), "pupils": len(keys),
+        "by_rule": dict(sorted(Counter(rule_of.values()).items())), "rows_removed": removed,
+        "destroyed_keys": {rule: sorted(digests) for rule, digests in sorted(destroyed.items())},
+        **({"replayed_after_restore": True} if replayed else {}),
+    }, actor=actor, school_urn=urn, run_id=run_id)
+    return removed
 
 
-def _unnamed_records(conn: Connection, urn: str, keys: list[str], rules: dict[str, str], years: dict[str, str],
-                     as_of: date) -> list[dict]:
-    """What the contract lets us keep about each pupil once un-named: figures, never identity."""
+def _unnamed_records(conn: Connection, urn: str, due: list[DueSubject], as_of: date) -> list[dict]:
+    """What the contract lets us keep about each named pupil once purged: figures, never identity."""
+    keys = [subject.pupil_key for subject in due]
     details_table = DATASET_TABLES["pupil_details"]
     attendance_table = DATASET_TABLES["attendance_sessions"]
     results_table = DATASET_TABLES["assessment_results"]
@@ -147,57 +112,60 @@ def _unnamed_records(conn: Connection, urn: str, keys: list[str], rules: dict[st
                                    results_table.c.result).where(results_table.c.pupil_key.in_(keys))):
         results[row.pupil_key].append([row.aspect_name, row.result_set_name, row.result])
     records = []
-    for key in keys:
+    for subject in due:
+        key = subject.pupil_key
         if key not in base:
             continue
         detail = details.get(key)
         records.append(dict(
-            school_urn=urn, academic_year=years[key], nc_year=base[key].nc_year,
+            school_urn=urn, academic_year=academic_year_label(subject.observed_on), nc_year=base[key].nc_year,
             sex=base[key].sex, sen_status=detail.sen_status if detail else None,
             fsm_eligible=detail.fsm_eligible if detail else None, pupil_premium=detail.pupil_premium if detail else None,
             eal=detail.eal if detail else None, attendance=json.dumps(dict(sorted(marks[key].items()))),
-            results=json.dumps(sorted(results[key])), rule=rules[key], unnamed_on=as_of,
+            results=json.dumps(sorted(results[key])), rule=subject.due.rule, unnamed_on=as_of,
         ))
     return records
 
 
-def _purge_ended_subscriptions(conn: Connection, vault: Vault, as_of: date, actor: str, run_id: str | None) -> None:
-    """Schools whose subscription ended 6 months ago: whatever else named they left (quarantined
-    records, their school key, cursors) goes too."""
-    ended = [row.urn for row in conn.execute(select(schools.c.urn, schools.c.subscription_end)
-                                             .where(schools.c.subscription_end.is_not(None)))
-             if is_due(Due(RULE_SUBSCRIPTION, row.subscription_end, row.subscription_end + NAMED_PERIOD), as_of)]
-    for urn in ended:
-        removed = conn.execute(delete(quarantine).where(quarantine.c.school_urn == urn)).rowcount
+def _purge_school_leftovers(conn: Connection, vault: Vault, facts: dict[str, SchoolFacts], as_of: date, actor: str,
+                            run_id: str | None) -> None:
+    """What names no pupil but may still hold named data: quarantined records with no pupil id
+    (sealed under the school's key) go 6 months after they were quarantined, and everything of a
+    school whose subscription or access ended 6 months ago goes (its school key, its cursors)."""
+    latest = latest_trigger_due_by(as_of)
+    unattributed = quarantine.c.key_ref.like(f"{SCHOOL_KEY_PREFIX}%")
+    stale = and_(unattributed, quarantine.c.quarantined_at < _start_of_london_day(latest + timedelta(days=1)))
+    removed = Counter(dict(conn.execute(select(quarantine.c.school_urn, func.count()).where(stale)
+                                        .group_by(quarantine.c.school_urn)).all()))
+    conn.execute(delete(quarantine).where(stale))
+    kinds = {urn: "unattributed_quarantine" for urn in removed}
+    for urn, school in sorted(facts.items()):
+        if school.end is None or school.end.due > as_of:
+            continue
+        removed[urn] += conn.execute(delete(quarantine).where(quarantine.c.school_urn == urn, unattributed)).rowcount
         keys = vault.destroy(conn, [school_key_ref(urn)])
         conn.execute(delete(sync_state).where(sync_state.c.school_urn == urn))
-        if removed or keys:
-            record_audit(conn, "purge", {"kind": "subscription_ended", "as_of": as_of.isoformat(),
-                                         "quarantined_records_removed": removed}, actor=actor, school_urn=urn, run_id=run_id)
+        if removed[urn] or keys:
+            kinds[urn] = school.end.rule
+    for urn, kind in sorted(kinds.items()):
+        record_audit(conn, "purge", {"kind": kind, "as_of": as_of.isoformat(),
+                                     "quarantined_records_removed": removed[urn]},
+                     actor=actor, school_urn=urn, run_id=run_id)
 
 
-def _destroy_orphan_keys(conn: Connection, vault: Vault) -> int:
-    """Data keys that seal nothing any more (a quarantined record that never landed and has left
-    quarantine) are destroyed rather than kept."""
-    orphan = select(data_keys.c.key_ref).where(
-        ~data_keys.c.key_ref.like("school:%"),
-        ~exists().where(pupils.c.pupil_key == data_keys.c.key_ref),
-        ~exists().where(quarantine.c.key_ref == data_keys.c.key_ref),
-    )
-    return vault.destroy(conn, list(conn.execute(orphan).scalars()))
+def _unnamed_cutoff(as_of: date) -> date:
+    """The last un-naming day whose 5 years have run by `as_of`."""
+    return latest_trigger_due_by(as_of, UNNAMED_PERIOD)
 
 
 def purge_unnamed(engine: Engine, as_of: date, actor: str, run_id: str | None = None) -> dict[str, int]:
     """Delete un-named records, and change sets, 5 years after they were made; returns counts."""
+    cutoff = _unnamed_cutoff(as_of)
+    old_sets = select(change_sets.c.id).where(change_sets.c.created_at < _start_of_london_day(cutoff + timedelta(days=1)))
     with engine.begin() as conn:
-        old_records = [row.id for row in conn.execute(select(unnamed_pupils.c.id, unnamed_pupils.c.unnamed_on))
-                       if as_of >= unnamed_due(row.unnamed_on)]
-        records = _delete_ids(conn, unnamed_pupils, old_records)
-        old_sets = [row.id for row in conn.execute(select(change_sets.c.id, change_sets.c.created_at))
-                    if as_of >= unnamed_due(london_date(row.created_at))]
-        for start in range(0, len(old_sets), _CHUNK):
-            conn.execute(delete(pupil_changes).where(pupil_changes.c.change_set_id.in_(old_sets[start:start + _CHUNK])))
-        sets = _delete_ids(conn, change_sets, old_sets)
+        records = conn.execute(delete(unnamed_pupils).where(unnamed_pupils.c.unnamed_on <= cutoff)).rowcount
+        conn.execute(delete(pupil_changes).where(pupil_changes.c.change_set_id.in_(old_sets)))
+        sets = conn.execute(delete(change_sets).where(change_sets.c.id.in_(old_sets.scalar_subquery()))).rowcount
         counts = {"unnamed_records": records, "change_sets": sets}
         if records or sets:
             record_audit(conn, "purge", {"kind": "unnamed", "as_of": as_of.isoformat(), **counts}, actor=actor,
@@ -205,63 +173,53 @@ def purge_unnamed(engine: Engine, as_of: date, actor: str, run_id: str | None = 
     return counts
 
 
-def _delete_ids(conn: Connection, table, ids: list[int]) -> int:
-    return sum(conn.execute(delete(table).where(table.c.id.in_(ids[i:i + _CHUNK]))).rowcount
-               for i in range(0, len(ids), _CHUNK))
-
-
 @dataclass(frozen=True)
 class ScheduleSummary:
-    pupils: int
-    due_now: dict[str, int]  # by rule: named data that must go today or is already late
+    pupils: int  # named pupils held
+    due_now: dict[str, int]  # by rule: data that must go today or is already late
     due_soon: dict[str, int]  # by rule: due within the warning window
-    no_rule: int  # pupils no rule can reach yet
     schools_without_final_year: list[str]
 
 
 def refresh_schedule(engine: Engine, today: date, warning_days: int = 30) -> ScheduleSummary:
-    """Replace the retention schedule with every named pupil's rule, trigger and due date."""
-    due_now: Counter = Counter()
-    due_soon: Counter = Counter()
-    rows, no_rule = [], 0
-    horizon = date.fromordinal(today.toordinal() + warning_days)
-    for pupil in due_pupils(engine, today):
-        due = pupil.due
-        rows.append(dict(pupil_key=pupil.pupil_key, school_urn=pupil.school_urn, rule=due.rule if due else None,
-                         trigger_on=due.trigger if due else None, due_on=due.due if due else None, computed_on=today))
-        if due is None:
-            no_rule += 1
-        elif due.due <= today:
-            due_now[due.rule] += 1
-        elif due.due <= horizon:
-            due_soon[due.rule] += 1
+    """Replace the retention schedule with every pupil due within the warning window: their rule,
+    trigger and due date. Costs what falls due, not what is held."""
+    horizon = today + timedelta(days=warning_days)
     with engine.begin() as conn:
+        facts = school_facts(conn, today)
+        due = list(due_subjects(conn, today, horizon, facts))
         conn.execute(delete(retention_schedule))
+        rows = [dict(pupil_key=s.pupil_key, school_urn=s.school_urn, rule=s.due.rule, trigger_on=s.due.trigger,
+                     due_on=s.due.due, computed_on=today) for s in due]
         for start in range(0, len(rows), 5000):
             conn.execute(insert(retention_schedule), rows[start:start + 5000])
-        unknown = sorted(urn for urn, facts in school_facts(conn, today).items() if facts.final_year is None)
-    return ScheduleSummary(len(rows), dict(sorted(due_now.items())), dict(sorted(due_soon.items())), no_rule, unknown)
+        held = conn.execute(select(func.count()).select_from(pupils)).scalar_one()
+    due_now = Counter(s.due.rule for s in due if s.due.due <= today)
+    due_soon = Counter(s.due.rule for s in due if s.due.due > today)
+    unknown = sorted(urn for urn, school in facts.items() if school.final_year is None)
+    return ScheduleSummary(held, dict(sorted(due_now.items())), dict(sorted(due_soon.items())), unknown)
 
 
 def due_within(engine: Engine, today: date, days: int) -> list[dict]:
-    """The early warning: per school and rule, pupils whose named data is due within `days`."""
-    horizon = date.fromordinal(today.toordinal() + days)
+    """The early warning: per school and rule, pupils whose data is due within `days`."""
     counts: Counter = Counter()
     first: dict[tuple[str, str], date] = {}
-    for pupil in due_pupils(engine, today):
-        if pupil.due is not None and pupil.due.due <= horizon:
-            key = (pupil.school_urn, pupil.due.rule)
+    with engine.connect() as conn:
+        for subject in due_subjects(conn, today, today + timedelta(days=days)):
+            key = (subject.school_urn, subject.due.rule)
             counts[key] += 1
-            first[key] = min(first.get(key, pupil.due.due), pupil.due.due)
+            first[key] = min(first.get(key, subject.due.due), subject.due.due)
     return [{"urn": urn, "rule": rule, "pupils": n, "first_due": first[urn, rule].isoformat(),
              "overdue": first[urn, rule] <= today} for (urn, rule), n in sorted(counts.items())]
 
 
 def named_past_deadline(engine: Engine, as_of: date) -> int:
-    """Named pupils whose due date is on or before `as_of` and who are still held: must be 0."""
-    return sum(1 for pupil in due_pupils(engine, as_of) if is_due(pupil.due, as_of))
+    """Pupils (named, or known only through quarantine) still held on or after their due date: must be 0."""
+    with engine.connect() as conn:
+        return sum(1 for _ in due_subjects(conn, as_of, as_of))
 
 
 def unnamed_past_deadline(engine: Engine, as_of: date) -> int:
     with engine.connect() as conn:
-        return sum(1 for (day,) in conn.execute(select(unnamed_pupils.c.unnamed_on)) if as_of >= unnamed_due(day))
+        return conn.execute(select(func.count()).select_from(unnamed_pupils)
+                            .where(unnamed_pupils.c.unnamed_on <= _unnamed_cutoff(as_of))).scalar_one()

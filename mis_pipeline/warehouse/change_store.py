@@ -87,9 +87,16 @@ def record_change_set(conn: Connection, school_urn: str, run_id: str | None, now
     )).inserted_primary_key[0]
     if changes:
         conn.execute(insert(pupil_changes_table), [
-            dict(change_set_id=change_set_id, pupil_key=c.pupil_key, kind=c.kind, fields=json.dumps(list(c.fields)))
+            dict(change_set_id=change_set_id, pupil_key=_held_key(c, status), kind=c.kind,
+                 fields=json.dumps(list(c.fields)))
             for c in changes])
     return change_set_id
+
+
+def _held_key(change: PupilChange, status: str) -> str | None:
+    """A pending set's new pupils are not held (their rows were rolled back): their entries keep
+    the kind and fields but no key, so no row links to a pupil we do not hold (retention's rule)."""
+    return None if status == "pending" and change.kind == "new" else change.pupil_key
 
 
 def pending_change_sets(engine: Engine) -> dict[str, dict]:

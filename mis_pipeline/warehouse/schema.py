@@ -32,6 +32,8 @@ schools = Table(
     Column("agreement_accepted_on", Date),  # the data sharing agreement (and its retention periods)
     Column("agreement_version", String(32)),
     Column("subscription_end", Date),  # collection stops after it, and the retention clock starts
+    Column("access_ended_on", Date),  # the connector stopped granting us the school: a retention trigger
+    Column("agreement_withdrawn_on", Date),  # the school withdrew from the agreement: a retention trigger
     Column("final_year_group", Integer),  # the school's last NC year, when GIAS's statutory ages do not say
     Column("sharing_off", Text, nullable=False, server_default="[]"),  # JSON list of partner kinds switched off
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
@@ -59,6 +61,7 @@ quarantine = Table(
     Column("sealed_payload", LargeBinary, nullable=False),  # the record as received, sealed
     Column("run_id", String(64)),
     Column("quarantined_at", DateTime(timezone=True), nullable=False),
+    Index("ix_quarantine_key_ref", "key_ref"),  # a pupil's quarantined records, for retention
 )
 
 sync_log = Table(
@@ -174,7 +177,22 @@ retention_schedule = _record_table(RETENTION_SCHEDULE, PrimaryKeyConstraint("pup
 # removed at the connector: a retention trigger (the purge removes the named data on time)
 pupils = dataset_table(PUPILS, Column("deleted_at", DateTime(timezone=True)),
                        # the day we first held the pupil's leaving date: the "informed" retention trigger
-                       Column("left_informed_at", DateTime(timezone=True)))
+                       Column("left_informed_at", DateTime(timezone=True)),
+                       # the daily retention job reads only leavers, deletions and final-year pupils
+                       Index("ix_pupils_deleted_at", "deleted_at"), Index("ix_pupils_leaving_date", "leaving_date"),
+                       Index("ix_pupils_school_nc_year", "school_urn", "nc_year"))
 
 
 DATASET_TABLES = {c.dataset: dataset_table(c) for c in (PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)}
+
+
+# Pupil-linked tables: every table with a column that holds a pupil key. `key_ref` holds one too
+# (data keys and quarantine), except the school keys `school:URN` of records that name no pupil.
+PUPIL_LINK_COLUMNS = ("pupil_key", "key_ref")
+
+
+def pupil_links() -> dict[str, Column]:
+    """Every pupil-linked table and its linking column, read from the schema itself, so a table
+    added later is covered by retention and its check without anyone keeping a list."""
+    return {table.name: table.c[name] for table in metadata.sorted_tables
+            for name in PUPIL_LINK_COLUMNS if name in table.c}

@@ -5,8 +5,9 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from mis_pipeline.retention.rules import (
-    RULE_COMPLETED, RULE_LEFT, RULE_SUBSCRIPTION, Due, PupilTimeline, completion_date, final_year_group, is_due,
-    retention_due, unnamed_due,
+    RULE_ACCESS_REVOKED, RULE_AGREEMENT_WITHDRAWN, RULE_COMPLETED, RULE_LEFT, RULE_NO_NAMED_RECORD, RULE_SUBSCRIPTION, UNNAMED_PERIOD, Due,
+    PupilTimeline, completion_date, final_year_group, is_due, latest_trigger_due_by, retention_due, school_end_due,
+    unidentified_due, unnamed_due,
 )
 
 SYNCED = date(2026, 11, 30)
@@ -97,6 +98,7 @@ timelines = st.builds(
     PupilTimeline, leaving_date=optional_days, left_informed_on=optional_days, deleted_on=optional_days,
     nc_year=st.sampled_from(["N1", "N2", "R", "X", None, *map(str, range(1, 15))]), nc_year_observed_on=days,
     final_year=st.none() | st.integers(min_value=2, max_value=13), subscription_end=optional_days,
+    access_ended_on=optional_days, agreement_withdrawn_on=optional_days,
 )
 
 
@@ -108,6 +110,10 @@ def oracle_trigger(t: PupilTimeline) -> date | None:
         triggers.append(t.deleted_on)
     if t.subscription_end:
         triggers.append(t.subscription_end)
+    if t.access_ended_on:
+        triggers.append(t.access_ended_on)
+    if t.agreement_withdrawn_on:
+        triggers.append(t.agreement_withdrawn_on)
     numbers = {"N1": -2, "N2": -1, "R": 0, **{str(n): n for n in range(1, 15)}}
     if t.nc_year in numbers and t.final_year is not None:
         start_year = t.nc_year_observed_on.year - (t.nc_year_observed_on.month < 9)
@@ -139,3 +145,49 @@ def test_a_pupil_who_returns_before_the_purge_is_not_purged_for_leaving(t):
     returned = PupilTimeline(None, None, None, t.nc_year, t.nc_year_observed_on, t.final_year, t.subscription_end)
     due = retention_due(returned)
     assert due is None or due.rule != RULE_LEFT
+
+
+@settings(max_examples=2000, deadline=None)
+@given(days, optional_days, optional_days, optional_days, days)
+def test_a_pupil_without_a_named_record_goes_six_months_after_first_held_or_after_the_schools_end(
+        first_held, subscription_end, access_ended_on, withdrawn_on, as_of):
+    due = unidentified_due(first_held, subscription_end, access_ended_on, withdrawn_on)
+    deadline = months_later(min(d for d in (first_held, subscription_end, access_ended_on, withdrawn_on) if d), 6)
+    assert (as_of >= due.due) == (as_of >= deadline)
+
+
+@pytest.mark.parametrize("subscription_end, access_ended_on, expected", [
+    (None, None, None),
+    (date(2027, 8, 31), None, Due(RULE_SUBSCRIPTION, date(2027, 8, 31), date(2028, 2, 29))),
+    (None, date(2027, 8, 31), Due(RULE_ACCESS_REVOKED, date(2027, 8, 31), date(2028, 2, 29))),
+    (date(2027, 9, 1), date(2027, 8, 31), Due(RULE_ACCESS_REVOKED, date(2027, 8, 31), date(2028, 2, 29))),
+    (date(2027, 8, 31), date(2027, 8, 31), Due(RULE_SUBSCRIPTION, date(2027, 8, 31), date(2028, 2, 29))),
+])
+def test_a_schools_data_goes_six_months_after_its_subscription_ends_or_it_revokes_access(
+        subscription_end, access_ended_on, expected):
+    assert school_end_due(subscription_end, access_ended_on) == expected
+
+
+def test_a_schools_data_goes_six_months_after_it_withdraws_from_the_agreement_when_that_comes_first():
+    assert school_end_due(date(2028, 7, 31), date(2028, 1, 1), date(2027, 12, 31)) == \
+        Due(RULE_AGREEMENT_WITHDRAWN, date(2027, 12, 31), date(2028, 6, 30))
+
+
+def test_a_pupil_without_a_named_record_is_due_by_that_rule_when_it_comes_first():
+    assert unidentified_due(date(2027, 1, 31), date(2027, 3, 1), None) == \
+        Due(RULE_NO_NAMED_RECORD, date(2027, 1, 31), date(2027, 7, 31))
+
+
+@pytest.mark.parametrize("day, expected", [
+    (date(2028, 2, 29), date(2027, 8, 31)),  # 31 August + 6 months is the last day of February
+    (date(2027, 2, 28), date(2026, 8, 31)), (date(2027, 3, 1), date(2026, 9, 1)), (date(2027, 8, 31), date(2027, 2, 28)),  # not 29-31 Feb
+])
+def test_the_latest_due_trigger_is_the_last_day_whose_six_months_have_run(day, expected):
+    assert latest_trigger_due_by(day) == expected
+
+
+@settings(max_examples=3000, deadline=None)
+@given(days, days)
+def test_a_trigger_is_due_exactly_when_it_is_on_or_before_the_latest_due_trigger(trigger, day):
+    assert (trigger <= latest_trigger_due_by(day)) == (months_later(trigger, 6) <= day)
+    assert (trigger <= latest_trigger_due_by(day, UNNAMED_PERIOD)) == (months_later(trigger, 60) <= day)
