@@ -67,7 +67,7 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
             school_urn=school.urn, school_id=school.connector_school_id, datasets=datasets,
             cursors={d: cursors.get(d) for d in datasets},
             known_pupils=ConnectorIds(engine, vault, school.urn),
-            attendance_from=academic_year_start(today), attendance_to=today,
+            attendance_from=academic_year_start(today), attendance_to=today, received_at=started_at,
         )
         syncs, refused = [], []
         for read in source.read(request):

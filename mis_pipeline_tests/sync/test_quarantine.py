@@ -35,10 +35,10 @@ def test_bad_records_are_quarantined_with_their_rules_and_the_rest_of_the_school
     counts = counts_of(engine, school.urn)
     assert (counts["pupils"], counts["quarantined"]) == (len(school.pupils) - 2, 2)
     assert sorted(q["rule"] for q in read_quarantine(engine, vault, school.urn)) == [
-        "date_of_birth: not_nullable", "upn: upn_check_letter"]
+        "date_of_birth: missing", "upn: not a valid UPN (13 characters, DfE check letter)"]
     assert latest_check_metadata(instance, "pupils") == {
         "passed": False, "quarantined": 2,
-        "failures_by_rule": {"date_of_birth: not_nullable": 1, "upn: upn_check_letter": 1}}
+        "failures_by_rule": {"date_of_birth: missing": 1, "upn: not a valid UPN (13 characters, DfE check letter)": 1}}
     others = [s for s in population.approved_schools() if s.urn != school.urn]
     assert all(counts_of(engine, s.urn)["pupils"] == len(s.pupils) for s in others)
 
