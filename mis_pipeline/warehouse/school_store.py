@@ -192,6 +192,8 @@ def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: st
         deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
     elif sync.refreshed_groups:
         deleted = _drop_left_memberships(conn, sync)
+    if sync.dataset == "pupil_groups":
+        deleted += _drop_off_roll_memberships(conn, sync.school_urn)
     quarantined = _replace_quarantine(conn, vault, sync, run_id, now)
     _save_cursor(conn, sync, run_id, now)
     by_rule = tuple(sorted(Counter(r.rule for r in quarantined).items()))
@@ -245,6 +247,16 @@ def _drop_left_memberships(conn: Connection, sync: DatasetSync) -> int:
         conn.execute(text("DELETE FROM pupil_groups WHERE pupil_key = :k AND group_type = :t AND group_code = :c"),
                      [{"k": k, "t": t, "c": c} for k, t, c in gone])
     return len(gone)
+
+
+def _drop_off_roll_memberships(conn: Connection, school_urn: str) -> int:
+    """A membership is current only for a pupil on roll: a leaver's or a deleted pupil's goes,
+    whether or not the connector re-sent the group (its core record is written first)."""
+    groups = DATASET_TABLES["pupil_groups"]
+    off_roll = select(pupils.c.pupil_key).where(
+        pupils.c.school_urn == school_urn, (pupils.c.leaving_date.is_not(None)) | (pupils.c.deleted_at.is_not(None)))
+    return conn.execute(delete(groups).where(groups.c.school_urn == school_urn,
+                                             groups.c.pupil_key.in_(off_roll))).rowcount
 
 
 def record_ref(pseudonyms: Pseudonymiser, dataset: str, record: dict) -> str:
