@@ -105,6 +105,16 @@ def _optional(record: dict | None) -> list[dict]:
     return [] if record is None else [record]
 
 
+def student_deletions(rows: Iterable) -> tuple[list[str], list[str]]:
+    """(MIS ids deleted, MIS ids whose deletion was undone) from Wonde `deletions` rows; rows of
+    other types (contacts, groups…) are not pupils."""
+    deleted, restored = [], []
+    for row in rows:
+        if isinstance(row, dict) and row.get("type") == "student" and row.get("mis_id") is not None:
+            (restored if row.get("restored_at") else deleted).append(str(row["mis_id"]))
+    return deleted, restored
+
+
 def _guarded(dataset: str, full: bool, fill: Callable[[DatasetRead], None]) -> DatasetRead:
     """Read one optional item; a connector refusal is recorded for the item, not a failure."""
     read = DatasetRead(dataset, full)
@@ -165,10 +175,9 @@ class WondeSource:
         for page in wd.iter_leaver_pages(self.wonde, school_id, since, with_details=with_details, base_url=base):
             self._take_students(page, urn, core, details if with_details else None, request.received_at)
         for page in wd.iter_deletion_pages(self.wonde, school_id, since, base_url=base):
-            for deletion in page:
-                if deletion.get("type") == "student" and deletion.get("mis_id") is not None:
-                    target = core.restored_mis_ids if deletion.get("restored_at") else core.deleted_mis_ids
-                    target.append(str(deletion["mis_id"]))
+            deleted, restored = student_deletions(page)
+            core.deleted_mis_ids.extend(deleted)
+            core.restored_mis_ids.extend(restored)
         for record in core.records:
             pupil_ids[record["connector_pupil_id"]] = record["mis_id"]
         return core, details if with_details else None, core.fetched - on_roll
