@@ -11,6 +11,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
+from mis_pipeline.registry.store import SchoolEntry, register_approved
+from mis_pipeline.reports.status import school_status
 from mis_pipeline.simulator.population import build_population
 from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline.sync.held_back import HELD_BACK
@@ -98,3 +100,27 @@ def test_a_quarantined_pupils_items_wait_with_them_and_land_when_the_core_record
             assert held_rows(engine, school.urn) == Counter(pupils=len(everyone)) + served_items(population, school, everyone)
     finally:
         school.pupils[:] = originals
+
+
+def test_with_bad_records_quarantine_holds_one_entry_per_bad_record_served_and_status_agrees_with_the_sync(
+        engine, vault, tmp_path, monkeypatch):
+    monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
+    population = build_population(13, 4, 10, bad_records=3)
+    schools = population.approved_schools()
+    assert {s.connector for s in schools} == {"wonde", "xod"}
+    for connector in ("wonde", "xod"):
+        entries = [registered(s) for s in schools if s.connector == connector]
+        register_approved(engine, [SchoolEntry(r.urn, connector, r.connector_school_id, r.name, None, None, None,
+                                               r.scope) for r in entries], connector)
+    with SimulatorServer(population, token=TOKEN).start() as server:
+        sources = sources_for(server, population, tmp_path)
+        reported = {s.urn: sum(c.quarantined for c in sync(engine, vault, sources, s, s.connector).counts.values())
+                    for s in schools}
+    status = {entry["urn"]: entry["counts"]["quarantined"] for entry in school_status(engine)}
+    with engine.connect() as conn:
+        entries = Counter(conn.execute(select(quarantine.c.school_urn, quarantine.c.dataset)).all())
+    for school in schools:
+        bad = set(population.bad_records(school))
+        served = Counter(pupils=len(bad)) + served_items(population, school, bad)
+        assert Counter({d: n for (urn, d), n in entries.items() if urn == school.urn}) == served
+        assert status[school.urn] == reported[school.urn] == sum(served.values())
