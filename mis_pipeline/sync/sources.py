@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import ChainMap
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from itertools import chain
 from typing import Callable, Iterable, Iterator, Mapping, MutableMapping
 
@@ -86,7 +86,7 @@ class ReadRequest:
     attendance_from: date
     attendance_to: date
     # The sync's own time: a record's `source_updated_at` when the connector sends none.
-    received_at: datetime | None = None
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def since(self, dataset: str) -> datetime | None:
         cursor = self.cursors.get(dataset)
