@@ -75,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_request_body()
         split = urlsplit(self.path)
         owner = self.server.owner
-        fault = owner.next_fault()
+        fault = owner.next_fault(split.path)
         host = self.headers.get("Host") or ""
         if fault is not None and fault.kind == "drop":
             owner.record(self.command, split, 0, host)
@@ -112,6 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _apply_fault(fault: Fault, status: int, headers: dict[str, str], body: bytes):
+    if fault.kind == "xod_error":
+        return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(
+            {"Message": None, "ExceptionType": None, "ExceptionMessage": fault.message, "InnerException": None}).encode()
     if fault.kind == "garble":
         return 200, {"Content-Type": "text/html"}, b"<html><body>502 Bad Gateway</body></html>"
     if fault.kind == "status":
@@ -384,9 +387,9 @@ class SimulatorServer:
             self._log.clear()
 
     # -- request handling ------------------------------------------------------------------
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, path: str = "") -> Fault | None:
         """An explicitly queued fault wins; otherwise the seeded fault rate may pick one."""
-        queued = self.faults.pop()
+        queued = self.faults.pop(path)
         return queued if queued is not None else self.random_faults.draw()
 
     def record(self, method: str, split, status: int, host: str = "") -> None:

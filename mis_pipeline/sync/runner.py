@@ -36,6 +36,7 @@ class SchoolOutcome:
     counts: dict[str, SyncCounts] = field(default_factory=dict)  # per dataset
     reason: str | None = None  # one line, no pupil values
     not_authorised: tuple[str, ...] = ()  # items the connector refused although granted
+    refusals: tuple[str, ...] = ()  # the connector's reason for each of them, one line each
     empty_deltas: tuple[DatasetSync, ...] = ()  # written later, with the run's other empty deltas
     withdrawn: tuple[str, ...] = ()  # items removed because they left the school's scope
     change_set: dict | None = None  # its counts; None when nothing changed
@@ -71,10 +72,11 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
             known_pupils=ConnectorIds(engine, vault, school.urn),
             attendance_from=academic_year_start(today), attendance_to=today, received_at=started_at,
         )
-        syncs, refused = [], []
+        syncs, refused, reasons = [], [], []
         for read in source.read(request):
             if read.not_authorised:
                 refused.append(read.dataset)
+                reasons.append(read.refusal or f"{read.dataset}: not authorised")
             else:
                 syncs.append(keyed_sync(read, school.urn, started_at, vault.pseudonyms))
         syncs = _with_quarantined_pupils_items_held_back(engine, vault, school.urn, syncs)
@@ -92,6 +94,7 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
     counts.update({s.dataset: SyncCounts(0, 0, 0, 0, 0) for s in empty})
     core_mode = next((s.mode for s in syncs if s.dataset == "pupils"), None)
     return SchoolOutcome(school.urn, "synced", mode=core_mode, counts=counts, not_authorised=tuple(refused),
+                         refusals=tuple(reasons),
                          empty_deltas=empty, withdrawn=withdrawn, change_set=result.change_set if result else None,
                          change_set_status=result.change_set_status if result else None)
 

@@ -48,6 +48,7 @@ class DatasetRead:
     restored_mis_ids: list[str] = field(default_factory=list)
     refreshed_groups: frozenset[tuple[str, str]] = frozenset()
     not_authorised: bool = False
+    refusal: str | None = None  # the connector's reason, one line, when not_authorised
 
     def take(self, raw_items: Iterable, convert: Callable[[object], list[dict]], ref: Callable[[object], str | None]):
         """Convert raw items. One that cannot be read is kept, as received, as a rejection: the
@@ -120,8 +121,8 @@ def _guarded(dataset: str, full: bool, fill: Callable[[DatasetRead], None]) -> D
     read = DatasetRead(dataset, full)
     try:
         fill(read)
-    except NotAuthorisedError:
-        return DatasetRead(dataset, full, not_authorised=True)
+    except NotAuthorisedError as error:
+        return DatasetRead(dataset, full, not_authorised=True, refusal=str(error))
     return read
 
 
