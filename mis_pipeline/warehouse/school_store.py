@@ -188,6 +188,7 @@ def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: st
     if sync.dataset == "pupils":
         deleted = _mark_deletions(conn, sync, now)
         _note_leaving_dates(conn, sync.school_urn, now)
+        _drop_off_roll_memberships(conn, sync.school_urn)  # also when no group is read this time
     elif sync.mode == "full":
         deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
     elif sync.refreshed_groups:
