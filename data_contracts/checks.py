@@ -21,11 +21,12 @@ def upn_check_letter(column: str) -> Check:
         name=f"{column}_check_letter",
         description="13 characters with a valid DfE check letter (UPN guide, Annex A)",
         accepts=is_valid_upn,
+        problem="not a valid UPN (13 characters, DfE check letter)",
     )
 
 
-def one_of(name: str, allowed: frozenset[str], description: str) -> Check:
-    return Check(name=name, description=description, accepts=allowed.__contains__)
+def one_of(name: str, allowed: frozenset[str], description: str, problem: str = "") -> Check:
+    return Check(name=name, description=description, accepts=allowed.__contains__, problem=problem)
 
 
 @lru_cache(maxsize=8)
@@ -45,10 +46,12 @@ def date_between(name: str, earliest: date, latest_years_ahead: int = 0) -> Chec
     def accepts(value: date) -> bool:
         return earliest <= value <= _latest(latest_years_ahead)
 
+    ahead = "in the future" if latest_years_ahead == 0 else f"more than {latest_years_ahead} year(s) ahead"
     return Check(
         name=name,
         description=f"a plausible date: from {earliest.isoformat()} to {latest_years_ahead} years ahead",
         accepts=accepts,
+        problem=f"not a plausible date (before {earliest.isoformat()} or {ahead})",
     )
 
 

@@ -52,7 +52,7 @@ ATTENDANCE_SESSIONS = Contract(
         Column("session_date", "date", "The school day", nullable=False, retention=Retention.UNNAMED,
                checks=(date_between("session_date_plausible", EARLIEST, 1),)),
         Column("session", "string", "AM or PM", nullable=False, retention=Retention.UNNAMED, max_length=2,
-               checks=(one_of("session_code", SESSIONS, "AM or PM"),)),
+               checks=(one_of("session_code", SESSIONS, "AM or PM", "not AM/PM"),)),
         Column("mark", "string", "DfE attendance code", nullable=False, retention=Retention.UNNAMED, max_length=2,
                checks=(one_of("attendance_code", ATTENDANCE_MARKS, "a DfE attendance code"),)),
         _UPDATED,
@@ -84,7 +84,8 @@ PUPIL_GROUPS = Contract(
     columns=(
         *_common(),
         Column("group_type", "string", "year, registration, house or teaching", nullable=False,
-               retention=Retention.UNNAMED, max_length=16, checks=(one_of("group_type_code", GROUP_TYPES, "a group type"),)),
+               retention=Retention.UNNAMED, max_length=16, checks=(one_of("group_type_code", GROUP_TYPES, "a group type",
+                                                                                "not year, registration, house or teaching"),)),
         Column("group_code", "string", "The MIS's code for the group", nullable=False, pii=PiiClass.QUASI, max_length=64),
         Column("group_name", "string", "The group's name", pii=PiiClass.QUASI, max_length=200),
         _UPDATED,

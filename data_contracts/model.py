@@ -34,11 +34,18 @@ class Retention(str, Enum):
 
 @dataclass(frozen=True)
 class Check:
-    """A rule each non-null value of a column must meet; `accepts` says whether one does."""
+    """A rule each non-null value of a column must meet; `accepts` says whether one does.
+    `problem` is how a broken rule is reported to a school's data manager ("not AM/PM"): words
+    they can act on in their MIS, never a value."""
 
     name: str
     description: str
     accepts: Callable[[Any], bool]
+    problem: str = ""
+
+    @property
+    def wording(self) -> str:
+        return self.problem or f"not {self.description}"
 
 
 @dataclass(frozen=True)

@@ -43,7 +43,7 @@ PUPILS = Contract(
                checks=(one_of("sex_code", SEXES, "M or F"),)),
         Column("nc_year", "string", "National curriculum year (E1..N2, R, 1..14, X)", pii=PiiClass.QUASI,
                retention=Retention.UNNAMED, max_length=2,
-               checks=(one_of("nc_year_code", NC_YEARS, "a census NC year code"),)),
+               checks=(one_of("nc_year_code", NC_YEARS, "a census NC year code", "not an NC year (R, 1-14, N1, N2)"),)),
         Column("admission_date", "date", "Date of admission", pii=PiiClass.QUASI,
                checks=(date_between("admission_date_plausible", date(1990, 1, 1), 1),)),
         Column("leaving_date", "date", "Date the pupil left, when the MIS records one", pii=PiiClass.QUASI,

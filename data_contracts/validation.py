@@ -24,7 +24,12 @@ Rule = tuple[str, Callable[[Any], bool]]
 @dataclass(frozen=True)
 class Rejection:
     record: dict
-    rule: str  # "column: check", e.g. "upn: upn_check_letter"; never a value
+    rule: str  # "field: what is wrong", e.g. "session: not AM/PM", "upn: missing"; never a value
+
+
+# How a broken type or length rule reads to a school's data manager.
+MISSING = "missing"
+_TYPE_WORDS = {"string": "text", "date": "a date", "datetime": "a date and time", "bool": "yes/no", "int": "a whole number"}
 
 
 def _is_type(dtype: str) -> Callable[[Any], bool]:
@@ -36,11 +41,16 @@ def _is_type(dtype: str) -> Callable[[Any], bool]:
 
 def _rules(column: Column) -> list[Rule]:
     """Every rule a non-null value of the column must pass, in the order they are reported."""
-    rules: list[Rule] = [(f"type_{column.dtype}", _is_type(column.dtype))]
+    return [(wording, accepts) for _, wording, accepts in _named_rules(column)]
+
+
+def _named_rules(column: Column) -> list[tuple[str, str, Callable[[Any], bool]]]:
+    """(check name for pandera, the wording a data manager reads, the test), in report order."""
+    rules = [(f"type_{column.dtype}", f"not {_TYPE_WORDS[column.dtype]}", _is_type(column.dtype))]
     if column.max_length:
         limit = column.max_length
-        rules.append((f"max_length_{limit}", lambda value: len(value) <= limit))
-    rules.extend((check.name, check.accepts) for check in column.checks)
+        rules.append((f"max_length_{limit}", f"longer than {limit} character{'s' if limit != 1 else ''}", lambda value: len(value) <= limit))
+    rules.extend((check.name, check.wording, check.accepts) for check in column.checks)
     return rules
 
 
@@ -63,7 +73,7 @@ def _first_broken_rule(compiled: CompiledContract, record: dict) -> str | None:
         value = record.get(name)
         if value is None:
             if not nullable:
-                return f"{name}: not_nullable"
+                return f"{name}: {MISSING}"
             continue
         for rule_name, accepts in rules:
             if not accepts(value):
@@ -94,7 +104,7 @@ def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
                 object,
                 nullable=column.nullable,
                 checks=[pa.Check(accepts, name=name, element_wise=True, ignore_na=True)
-                        for name, accepts in _rules(column)],
+                        for name, _, accepts in _named_rules(column)],
                 description=column.description,
             )
             for column in contract.columns

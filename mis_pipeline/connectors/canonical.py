@@ -49,3 +49,18 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
 #   deletion: {"school_urn", "pupil_mis_id", "deleted_at" (aware UTC), "restored_at" (aware UTC | None)}
 #   leaver: a core record whose `leaving_date` is set
 DELETION_FIELDS = ("school_urn", "pupil_mis_id", "deleted_at", "restored_at")
+
+
+class RecordDefect(ValueError):
+    """A connector record the pipeline cannot read, said as `field: what is wrong` in the words a
+    school's data manager can act on in their MIS (`LastUpdated: not a date and time`,
+    `student: not a pupil of this school`). It names fields, never values: the text is what
+    quarantine and the run's metadata show."""
+
+
+def required(raw, name: str):
+    """`raw[name]`, or a RecordDefect naming the missing field."""
+    value = raw.get(name) if isinstance(raw, dict) else None
+    if value is None or value == "":
+        raise RecordDefect(f"{name}: missing")
+    return value

@@ -2,6 +2,10 @@
 
 Dates arrive as PHP DateTime objects (`{"date": "...", "timezone": "UTC"}`) in recorded
 responses and as plain `YYYY-MM-DD` strings in some docs, so both are accepted.
+
+A record that cannot be read raises `RecordDefect` naming the field in Wonde's own words
+(`student: not a pupil of this school`); `source_updated_at` is the record's `updated_at`, else
+`received_at`, the sync's own time (connectors.md marks most Wonde record shapes as inferences).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from mis_pipeline.connectors.canonical import RecordDefect
 from mis_pipeline.lib.dates import iso_date
 
 CORE_KEYS = (
@@ -90,16 +95,29 @@ def _fast_utc(value) -> datetime | None:
     return wonde_utc(value)
 
 
-def normalise_wonde_student(raw: dict, school_urn: str) -> dict:
+def _updated(raw: dict, received_at: datetime | None) -> datetime:
+    """The record's `updated_at`, else when the sync received it."""
+    try:
+        moment = _fast_utc(raw.get("updated_at"))
+    except (ValueError, TypeError):
+        raise RecordDefect("updated_at: not a date and time") from None
+    if moment is None:
+        if received_at is None:
+            raise RecordDefect("updated_at: missing")
+        return received_at
+    return moment
+
+
+def normalise_wonde_student(raw: dict, school_urn: str, received_at: datetime | None = None) -> dict:
     """One Wonde student (ideally with `include=education_details`) → the canonical core record.
     Without the include the UPN, NC year and dates are None: the include was not granted.
     Written flat, with fast paths, because it runs once per pupil on every full sync."""
     get = raw.get
     education = get("education_details")
     education = (education.get("data") if education else None) or _EMPTY
-    updated_at = _fast_utc(get("updated_at"))
-    if updated_at is None:
-        raise ValueError(f"Wonde student {get('id')} has no updated_at")
+    updated_at = _updated(raw, received_at)
+    if not get("id"):
+        raise RecordDefect("id: missing")
     forename = get("forename")
     surname = get("surname")
     nc_year = education.get("current_nc_year")
@@ -169,14 +187,29 @@ def _code(value) -> str | None:
     return value or None
 
 
-def _related_id(value) -> str:
+def _related_id(value) -> str | None:
     """A relation sent as a bare id, or included as `{"data": {"id": ...}}`."""
     if type(value) is dict:
-        value = value["data"]["id"]
+        value = (value.get("data") or {}).get("id")
     return value
 
 
-def normalise_wonde_details(raw_student: dict, school_urn: str) -> dict | None:
+def _pupil_of(raw: dict, mis_id_by_student_id) -> str:
+    """The MIS id of the student a record names, or a RecordDefect for a student the school's
+    pupils do not include."""
+    student = _related_id(raw.get("student"))
+    if not student:
+        raise RecordDefect("student: missing")
+    mis_id = mis_id_by_student_id.get(student)
+    if mis_id is None:
+        raise RecordDefect(STUDENT_UNKNOWN)
+    return mis_id
+
+
+STUDENT_UNKNOWN = "student: not a pupil of this school"
+
+
+def normalise_wonde_details(raw_student: dict, school_urn: str, received_at: datetime | None = None) -> dict | None:
     """A student's `extended_details` → a canonical `pupil_details` record, or None when the
     include is absent (not asked for, or `students.extended.read` not granted). The record's
     time is the details' own `updated_at` when sent, else the student's."""
@@ -185,9 +218,9 @@ def normalise_wonde_details(raw_student: dict, school_urn: str) -> dict | None:
     if not data:
         return None
     get = data.get
-    updated_at = _fast_utc(get("updated_at")) or _fast_utc(raw_student.get("updated_at"))
-    if updated_at is None:
-        raise ValueError(f"Wonde student {raw_student.get('id')} has no updated_at")
+    updated_at = _fast_utc(get("updated_at")) or _updated(raw_student, received_at)
+    if not raw_student.get("mis_id"):
+        raise RecordDefect("mis_id: missing")
     in_care = get("in_care")
     if in_care is None:
         in_care = get("looked_after")
@@ -206,36 +239,53 @@ def normalise_wonde_details(raw_student: dict, school_urn: str) -> dict | None:
     }
 
 
-def normalise_wonde_attendance(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str]) -> dict:
-    """One session mark (fetched with `include=attendance_code`) → `attendance_sessions`.
-    A mark for a student not in `mis_id_by_student_id` raises KeyError, so the caller can
-    quarantine it; a mark whose code was not included raises ValueError."""
-    pupil_mis_id = mis_id_by_student_id[_related_id(raw["student"])]
+def _day(raw: dict, name: str, needed: bool = False) -> date | None:
+    value = raw.get(name)
+    if value is None and needed:
+        raise RecordDefect(f"{name}: missing")
+    try:
+        return _fast_date(value)
+    except (ValueError, TypeError):
+        raise RecordDefect(f"{name}: not a date") from None
+
+
+def normalise_wonde_attendance(raw: dict, school_urn: str, mis_id_by_student_id, received_at: datetime | None = None) -> dict:
+    """One session mark (fetched with `include=attendance_code`) → `attendance_sessions`. A mark
+    for a student not in `mis_id_by_student_id`, or whose code was not included, raises
+    RecordDefect so the caller can quarantine it; the session is judged by the contract."""
+    pupil_mis_id = _pupil_of(raw, mis_id_by_student_id)
     code = raw.get("attendance_code")
-    if type(code) is not dict:
-        raise ValueError(f"Wonde attendance {raw.get('id')} has no included attendance_code")
+    if type(code) is not dict or type(code.get("data")) is not dict:
+        raise RecordDefect("attendance_code: not included (ask with include=attendance_code)")
     return {
         "school_urn": school_urn,
         "pupil_mis_id": pupil_mis_id,
-        "session_date": _fast_date(raw["date"]),
-        "session": raw["session"],
-        "mark": code["data"]["code"],
-        "source_updated_at": _fast_utc(raw["updated_at"]),
+        "session_date": _day(raw, "date", needed=True),
+        "session": raw.get("session"),
+        "mark": code["data"].get("code"),
+        "source_updated_at": _updated(raw, received_at),
     }
 
 
-def normalise_wonde_result(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str],
-                           aspect_names: dict[str, str], result_set_names: dict[str, str]) -> dict:
+def normalise_wonde_result(raw: dict, school_urn: str, mis_id_by_student_id, aspect_names: dict[str, str],
+                           result_set_names: dict[str, str], received_at: datetime | None = None) -> dict:
     """One assessment result → `assessment_results`, naming its aspect and result set. An
-    unknown student, aspect or result set raises KeyError (the caller quarantines it)."""
+    unknown student, aspect or result set raises RecordDefect (the caller quarantines it)."""
+    pupil_mis_id = _pupil_of(raw, mis_id_by_student_id)
+    aspect = aspect_names.get(_related_id(raw.get("aspect")))
+    if aspect is None:
+        raise RecordDefect("aspect: not one of the school's aspects")
+    result_set = result_set_names.get(_related_id(raw.get("result_set")))
+    if result_set is None:
+        raise RecordDefect("result_set: not one of the school's result sets")
     return {
         "school_urn": school_urn,
-        "pupil_mis_id": mis_id_by_student_id[_related_id(raw["student"])],
-        "aspect_name": aspect_names[_related_id(raw["aspect"])],
-        "result_set_name": result_set_names[_related_id(raw["result_set"])],
+        "pupil_mis_id": pupil_mis_id,
+        "aspect_name": aspect,
+        "result_set_name": result_set,
         "result": raw.get("result"),
-        "result_date": _fast_date(raw.get("result_date")),
-        "source_updated_at": _fast_utc(raw["updated_at"]),
+        "result_date": _day(raw, "result_date"),
+        "source_updated_at": _updated(raw, received_at),
     }
 
 
@@ -248,28 +298,41 @@ def wonde_group_key(raw: dict) -> tuple[str, str] | None:
     return group_type, raw.get("code") or raw.get("name")
 
 
-def normalise_wonde_group(raw: dict, school_urn: str, mis_id_by_student_id: dict[str, str]) -> list[dict]:
+def wonde_group_members(raw: dict) -> list[str]:
+    """The Wonde student ids of a group's included members; a group without its students
+    include raises RecordDefect (no members would look like everyone left)."""
+    students = raw.get("students")
+    if type(students) is not dict or type(students.get("data")) is not list:
+        raise RecordDefect("students: not included (ask with include=students)")
+    return [member.get("id") for member in students["data"] if isinstance(member, dict)]
+
+
+def normalise_wonde_group(raw: dict, school_urn: str, mis_id_by_student_id, received_at: datetime | None = None,
+                          unknown: list[str] | None = None) -> list[dict]:
     """One group (fetched with `include=students`) → one `pupil_groups` membership per member.
-    A group type outside year|registration|house|teaching (e.g. BOARDING) gives []; a group
-    without its students include raises ValueError (no members would look like everyone left);
-    an unknown member raises KeyError."""
+    A group type outside year|registration|house|teaching (e.g. BOARDING) gives []. A member
+    the school's pupils do not include is left out, and its id appended to `unknown` when given
+    (the caller quarantines that membership alone: the group lands for its other members)."""
     key = wonde_group_key(raw)
     if key is None:
         return []
-    students = raw.get("students")
-    if type(students) is not dict or type(students.get("data")) is not list:
-        raise ValueError(f"Wonde group {raw.get('id')} has no included students")
+    members = wonde_group_members(raw)
     name = raw.get("name")
     group_type, code = key  # the natural key needs a code; a code-less group keys on its name
-    updated_at = _fast_utc(raw["updated_at"])
-    return [
-        {
+    updated_at = _updated(raw, received_at)
+    memberships = []
+    for member in members:
+        mis_id = mis_id_by_student_id.get(member)
+        if mis_id is None:
+            if unknown is not None:
+                unknown.append(member)
+            continue
+        memberships.append({
             "school_urn": school_urn,
-            "pupil_mis_id": mis_id_by_student_id[member["id"]],
+            "pupil_mis_id": mis_id,
             "group_type": group_type,
             "group_code": code,
             "group_name": name,
             "source_updated_at": updated_at,
-        }
-        for member in students["data"]
-    ]
+        })
+    return memberships

@@ -90,6 +90,28 @@ def has_exception(body: Any) -> bool:
     return isinstance(body, dict) and body.get("ExceptionMessage") is not None
 
 
+# How an ExceptionMessage under HTTP 200 is treated (connectors.md §2.6, §2.7: the wording of
+# real messages is not documented; these patterns are INFERENCE, matched case-insensitively).
+TRANSIENT, REFUSED, FAILED = "transient", "refused", "failed"
+_TRANSIENT = re.compile(r"unavailable|time[d]?\s?out|not responding|could not (?:be )?reach|could not connect|"
+                        r"try again|temporarily|offline|busy", re.IGNORECASE)
+_REFUSED = re.compile(r"scope|not (?:been )?authori[sz]ed|authori[sz]ation has been denied|access (?:is )?denied|"
+                      r"permission", re.IGNORECASE)
+REFUSAL_REASON = "the school has not authorised this data item (scope)"
+
+
+def classify_exception(message: str | None) -> str:
+    """`transient` (the MIS or the school's server unavailable, a timeout: retried with backoff
+    within the run, as a 503), `refused` (one data item not authorised: that item fails for the
+    school, its other items carry on) or `failed` (anything else: the school fails this run)."""
+    text = message or ""
+    if _TRANSIENT.search(text):
+        return TRANSIENT
+    if _REFUSED.search(text):
+        return REFUSED
+    return FAILED
+
+
 def parse_expires(text: Any) -> float | None:
     """`2021-04-17T09:34:46.4025550Z` (up to 7 fraction digits) → epoch seconds; None for
     `0001-01-01T00:00:00` or anything unreadable."""
@@ -354,13 +376,36 @@ class XodResource(ConfigurableResource):
                                      f"needed for {endpoint}", school_id=estab)
 
     def _get(self, estab: str, url: str, params: dict | None, endpoint: str) -> dict:
+        """One response body. An error in a 200 body is classified: transient ones are asked
+        again with backoff (like a 503), a refused item raises NotAuthorisedError, others fail.
+        Messages never quote the ExceptionMessage, which could carry a value."""
+        attempts = max(1, self.max_retries)
+        for attempt in range(1, attempts + 1):
+            body = self._get_body(estab, url, params, endpoint)
+            if not has_exception(body):
+                return body
+            kind = classify_exception(str(body.get("ExceptionMessage")))
+            if kind == TRANSIENT and attempt < attempts:
+                time.sleep(min(self.backoff_factor * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS))
+                continue
+            if kind == TRANSIENT:
+                raise ConnectorUnavailableError(f"estab {estab}: XoD reported {endpoint} unavailable "
+                                                f"after {attempts} attempts", status=200, school_id=estab)
+            if kind == REFUSED:
+                raise NotAuthorisedError(f"estab {estab}: XoD refused {endpoint}: {REFUSAL_REASON}",
+                                         status=200, school_id=estab)
+            raise XodResponseError(f"estab {estab}: XoD reported an error for {endpoint}{_exception_type(body)}",
+                                   status=200, school_id=estab)
+        raise AssertionError("unreachable")
+
+    def _get_body(self, estab: str, url: str, params: dict | None, endpoint: str) -> dict:
         check_transport(url)
         for attempt in (1, 2):
             token = self._token(estab)
             session = self._session()
             session.headers["Authorization"] = f"Idaas {token}"
             try:
-                body = get_json(session, url, params, timeout=self.timeout_seconds,
+                return get_json(session, url, params, timeout=self.timeout_seconds,
                                 attempts=max(1, self.max_retries), backoff=self.backoff_factor, school_id=estab,
                                 requests_per_second=self.requests_per_second)
             except ConnectorAuthError:
@@ -368,13 +413,8 @@ class XodResource(ConfigurableResource):
                 self._forget_token(estab, token)
                 if attempt == 2:
                     raise
-                continue
             finally:
                 session.headers.pop("Authorization", None)
-            if has_exception(body):
-                raise XodResponseError(f"estab {estab}: XoD reported an error for {endpoint}{_exception_type(body)}",
-                                       status=200, school_id=estab)
-            return body
         raise AssertionError("unreachable")
 
     # tokens -------------------------------------------------------------------------------

@@ -14,6 +14,11 @@ Choices for details no source settles:
 - `nc_year` comes from `NCYear` when present (not in the 2018 recording), else from the SIMS year
   group name ("Year  6" → "6", "Reception" → "R", "Nursery 2" → "N2"; a bare "Nursery" → None);
 - a student row has one `LastUpdated`, so the details record takes the student row's timestamp.
+
+Only the fields connectors.md shows on a record are relied on; any other is optional. The
+documented `AttendMarks` and `AsmResults` rows carry no `LastUpdated`, so every normaliser takes
+`received_at` (the sync's own time) for `source_updated_at` when the row has none. A record that
+cannot be read raises `RecordDefect` naming the field, in the connector's own field names.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Iterable, Mapping
 
-from mis_pipeline.connectors.canonical import CANONICAL_FIELDS
+from mis_pipeline.connectors.canonical import CANONICAL_FIELDS, RecordDefect, required
 from mis_pipeline.lib.dates import iso_date
 
 XOD_TIMESTAMP_ZONE = timezone.utc
@@ -104,14 +109,34 @@ def _text(value) -> str | None:
     return text or None
 
 
-def _updated(raw: Mapping, what: str) -> datetime:
-    moment = xod_utc(raw.get("LastUpdated"))
+def _updated(raw: Mapping, received_at: datetime | None) -> datetime:
+    """The row's `LastUpdated`, else when the sync received it (a field no doc promises)."""
+    try:
+        moment = xod_utc(raw.get("LastUpdated"))
+    except ValueError:
+        raise RecordDefect("LastUpdated: not a date and time") from None
     if moment is None:
-        raise ValueError(f"XoD {what} {raw.get('Id')} has no LastUpdated")
+        if received_at is None:
+            raise RecordDefect("LastUpdated: missing")
+        return received_at
     return moment
 
 
-def normalise_xod_student(raw: Mapping, school_urn: str) -> dict:
+def _date(raw: Mapping, name: str, needed: bool = False) -> date | None:
+    try:
+        value = xod_date(required(raw, name) if needed else raw.get(name))
+    except ValueError as error:
+        if isinstance(error, RecordDefect):
+            raise
+        raise RecordDefect(f"{name}: not a date (yyyy-MM-dd)") from None
+    return value
+
+
+def _id(raw: Mapping, name: str) -> str:
+    return str(required(raw, name))
+
+
+def normalise_xod_student(raw: Mapping, school_urn: str, received_at: datetime | None = None) -> dict:
     """One `Students` row → the canonical core record. The UPN needs the UPN scope and the date
     of birth the StudentExtended scope; without them those values are None."""
     get = raw.get
@@ -120,9 +145,9 @@ def normalise_xod_student(raw: Mapping, school_urn: str) -> dict:
     return {
         "school_urn": school_urn,
         "connector": "xod",
-        "connector_pupil_id": str(raw["Id"]),
+        "connector_pupil_id": _id(raw, "Id"),
         "upi": _text(get("ExternalId")) or _text(get("IdaasId")),
-        "mis_id": str(raw["Id"]),
+        "mis_id": _id(raw, "Id"),
         "upn": _text(get("UPN")),
         "former_upn": _text(get("FormerUPN")),
         "legal_forename": get("LegalForename") or forename,
@@ -130,12 +155,12 @@ def normalise_xod_student(raw: Mapping, school_urn: str) -> dict:
         "forename": forename,
         "surname": surname,
         "middle_names": _text(get("MiddleName", get("MiddleNames"))),
-        "date_of_birth": xod_date(dob),
+        "date_of_birth": _date({"DateofBirth": dob}, "DateofBirth"),
         "sex": _SEX.get(str(get("Gender") or "").strip().upper()),
         "nc_year": nc_year_from(raw),
-        "admission_date": xod_date(get("EntryDate", get("AdmissionDate"))),
-        "leaving_date": xod_date(get("LeavingDate")),
-        "source_updated_at": _updated(raw, "student"),
+        "admission_date": _date({"EntryDate": get("EntryDate", get("AdmissionDate"))}, "EntryDate"),
+        "leaving_date": _date(raw, "LeavingDate"),
+        "source_updated_at": _updated(raw, received_at),
     }
 
 
@@ -143,7 +168,7 @@ _DETAIL_FIELDS = ("SENProvision", "FSMEligible", "PupilPremium", "EAL", "FirstLa
                   "InLeaCare")
 
 
-def normalise_xod_details(raw: Mapping, school_urn: str) -> dict | None:
+def normalise_xod_details(raw: Mapping, school_urn: str, received_at: datetime | None = None) -> dict | None:
     """The StudentExtended fields of one `Students` row → a `pupil_details` record, or None when
     the row carries none of them (the scope was not granted). Census codes, not display names:
     `FirstLanguageCode`, `EthnicityCode`."""
@@ -153,72 +178,82 @@ def normalise_xod_details(raw: Mapping, school_urn: str) -> dict | None:
     sen = _text(get("SENProvision"))
     return {
         "school_urn": school_urn,
-        "pupil_mis_id": str(raw["Id"]),
+        "pupil_mis_id": _id(raw, "Id"),
         "sen_status": sen.upper() if sen else None,
-        "fsm_eligible": xod_flag(get("FSMEligible")),
-        "pupil_premium": xod_flag(get("PupilPremium")),
-        "eal": xod_flag(get("EAL")),
+        "fsm_eligible": _flag(raw, "FSMEligible"),
+        "pupil_premium": _flag(raw, "PupilPremium"),
+        "eal": _flag(raw, "EAL"),
         "first_language": _text(get("FirstLanguageCode")),
         "ethnicity": _text(get("EthnicityCode")),
-        "in_care": xod_flag(get("InLeaCare")),
-        "source_updated_at": _updated(raw, "student"),
+        "in_care": _flag(raw, "InLeaCare"),
+        "source_updated_at": _updated(raw, received_at),
     }
 
 
-def normalise_xod_attendance(raw: Mapping, school_urn: str) -> dict:
-    """One `AttendMarks` row (session marks) → an `attendance_sessions` record."""
-    session = str(raw.get("Session") or "").strip().upper()
-    if session not in ("AM", "PM"):
-        raise ValueError(f"XoD attendance row {raw.get('Id')} has no AM/PM session")
+def _flag(raw: Mapping, name: str) -> bool | None:
+    try:
+        return xod_flag(raw.get(name))
+    except ValueError:
+        raise RecordDefect(f"{name}: not 0 or 1") from None
+
+
+def normalise_xod_attendance(raw: Mapping, school_urn: str, received_at: datetime | None = None) -> dict:
+    """One `AttendMarks` row (session marks) → an `attendance_sessions` record. The session and
+    mark are judged by the contract (`session: not AM/PM`), so such a record keeps its key."""
+    session = _text(raw.get("Session"))
     return {
         "school_urn": school_urn,
-        "pupil_mis_id": str(raw["StudentId"]),
-        "session_date": xod_date(raw["Date"]),
-        "session": session,
+        "pupil_mis_id": _id(raw, "StudentId"),
+        "session_date": _date(raw, "Date", needed=True),
+        "session": session.upper() if session else None,
         "mark": raw.get("Mark"),
-        "source_updated_at": _updated(raw, "attendance mark"),
+        "source_updated_at": _updated(raw, received_at),
     }
 
 
 def normalise_xod_result(raw: Mapping, school_urn: str, aspect_names: Mapping[str, str] | None = None,
-                         result_set_names: Mapping[str, str] | None = None) -> dict:
+                         result_set_names: Mapping[str, str] | None = None,
+                         received_at: datetime | None = None) -> dict:
     """One `AsmResults` row → an `assessment_results` record. Names come from the row's
     `AspectName`/`ResultSetName` (added by `XodResource.iter_assessment_pages`) or from the
     assessmentstructure lookups passed in."""
     aspect = raw.get("AspectName") or (aspect_names or {}).get(str(raw.get("AspectId")))
     result_set = raw.get("ResultSetName") or (result_set_names or {}).get(str(raw.get("ResultSetId")))
-    if aspect is None or result_set is None:
-        raise ValueError(f"XoD result {raw.get('Id')} has no aspect or result set name")
+    if aspect is None:
+        raise RecordDefect("AspectId: not in the school's assessment structure")
+    if result_set is None:
+        raise RecordDefect("ResultSetId: not in the school's assessment structure")
     return {
         "school_urn": school_urn,
-        "pupil_mis_id": str(raw["StudentId"]),
+        "pupil_mis_id": _id(raw, "StudentId"),
         "aspect_name": aspect,
         "result_set_name": result_set,
         "result": raw.get("Result"),
-        "result_date": xod_date(raw.get("ResultDate")),
-        "source_updated_at": _updated(raw, "result"),
+        "result_date": _date(raw, "ResultDate"),
+        "source_updated_at": _updated(raw, received_at),
     }
 
 
-def normalise_xod_group(group: Mapping, member: Mapping, school_urn: str) -> dict:
+def normalise_xod_group(group: Mapping, member: Mapping, school_urn: str, received_at: datetime | None = None) -> dict:
     """One `Group` row and one of its `StudentMembers` rows → a `pupil_groups` record. Runs of
     whitespace in names collapse (SIMS writes "Year  6"); the group's LastUpdated is used."""
     kind = GROUP_TYPES.get(str(group.get("Type") or "").strip().lower())
     if kind is None:
-        raise ValueError(f"XoD group {group.get('Id')} has an unknown Type")
+        raise RecordDefect("Type: not YearGrp, RegGrp, HouseGrp or TeachingGrp")
     name = " ".join(str(group.get("Name") or "").split()) or None
     return {
         "school_urn": school_urn,
-        "pupil_mis_id": str(member["StudentId"]),
+        "pupil_mis_id": _id(member, "StudentId"),
         "group_type": kind,
         "group_code": _text(group.get("Code")) or name,  # as the Wonde normaliser: no code → key on the name
         "group_name": name,
-        "source_updated_at": _updated(group, "group"),
+        "source_updated_at": _updated(group, received_at),
     }
 
 
-def normalise_xod_groups(groups: Iterable[Mapping], members: Iterable[Mapping], school_urn: str) -> list[dict]:
+def normalise_xod_groups(groups: Iterable[Mapping], members: Iterable[Mapping], school_urn: str,
+                         received_at: datetime | None = None) -> list[dict]:
     """Joins `StudentMembers` to their `Group` on GroupId; members of unknown groups are skipped."""
     by_id = {str(group["Id"]): group for group in groups}
-    return [normalise_xod_group(by_id[str(member["GroupId"])], member, school_urn)
+    return [normalise_xod_group(by_id[str(member["GroupId"])], member, school_urn, received_at)
             for member in members if str(member.get("GroupId")) in by_id]

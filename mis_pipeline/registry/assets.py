@@ -19,6 +19,7 @@ from .partitions import SCHOOLS
 from .store import list_schools, register_approved
 
 OWNERS = ["team:data-engineering"]
+PERMISSIONS_CHECK = "every_granted_permission_understood"
 
 
 def _xod_scopes(xod: XodResource, estab: str) -> tuple[str, frozenset[str] | None]:
@@ -65,6 +66,10 @@ def _permissions(wonde: WondeResource, school_id: str) -> list[dict]:
     kinds={"python", "wonde", "xod"},
     owners=OWNERS,
     deps=["gias_establishments"],
+    check_specs=[dg.AssetCheckSpec(
+        PERMISSIONS_CHECK, asset="school_registry",
+        description="Every permission a school approved at Wonde maps to a data item; any other is granted "
+                    "but not understood (a new or renamed permission): warns, names the schools and permissions")],
 )
 def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod: XodResource,
                     warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -102,7 +107,14 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod
         context.instance.add_dynamic_partitions(SCHOOLS.name, new_keys)
     context.log.info(f"{len(keyed)} approved schools; {len(new_keys)} new; {len(gone)} no longer listed")
     partners = refresh_partner_partitions(context.instance, engine)
-    return dg.MaterializeResult(metadata={
+    not_understood = {entry.urn: list(entry.unrecognised_permissions) for entry in keyed if entry.unrecognised_permissions}
+    if not_understood:
+        context.log.warning(f"permissions granted but not understood at {len(not_understood)} schools: "
+                            + "; ".join(f"{urn}: {', '.join(p)}" for urn, p in sorted(not_understood.items())))
+    return dg.MaterializeResult(check_results=[dg.AssetCheckResult(
+        check_name=PERMISSIONS_CHECK, passed=not not_understood, severity=dg.AssetCheckSeverity.WARN,
+        metadata={"schools": len(not_understood), "not_understood": dg.MetadataValue.json(not_understood)},
+    )], metadata={
         "approved_schools": len(keyed),
         "new_partitions": len(new_keys),
         "no_longer_listed": dg.MetadataValue.json(gone),
@@ -110,6 +122,7 @@ def school_registry(context: dg.AssetExecutionContext, wonde: WondeResource, xod
         "xod_schools": len(xod_entries),
         "xod_left_out": dg.MetadataValue.json(xod_left_out),
         "partners": len(partners),
+        "permissions_not_understood": dg.MetadataValue.json(not_understood),
     })
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .scopes import granted_scopes, xod_granted_scopes
+from .scopes import granted_scopes, unrecognised_permissions, xod_granted_scopes
 from .store import SchoolEntry
 
 
@@ -21,6 +21,7 @@ def wonde_school_entry(school: dict, permissions: list[dict]) -> SchoolEntry | N
         establishment_number=_text(school.get("establishment_number") or identifiers.get("establishment_number")),
         phase=_text(school.get("phase_of_education")),
         granted_items=tuple(granted_scopes(permissions)),
+        unrecognised_permissions=tuple(unrecognised_permissions(permissions)),
     )
 
 

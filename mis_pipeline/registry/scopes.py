@@ -14,14 +14,43 @@ WONDE_PERMISSION_SCOPES = {
 }
 
 
+# The same items by permission name (`name`, lower-cased, spaces collapsed). The identity format
+# is an inference (connectors.md §1.8), so a permission whose identity we do not know is matched
+# by its name before it is reported as not understood. INFERENCE: names beyond "Students".
+WONDE_PERMISSION_NAMES = {
+    "students": Scope.CORE,
+    "attendance": Scope.ATTENDANCE, "session attendance": Scope.ATTENDANCE,
+    "assessment": Scope.ASSESSMENTS, "assessments": Scope.ASSESSMENTS, "assessment results": Scope.ASSESSMENTS,
+    "groups": Scope.GROUPS,
+    "students extended": Scope.ADDITIONAL_DETAILS, "extended student details": Scope.ADDITIONAL_DETAILS,
+    "student extended details": Scope.ADDITIONAL_DETAILS,
+}
+
+
+def _approved(permission: dict) -> bool:
+    return bool(permission.get("approved")) and not permission.get("declined")
+
+
+def permission_scope(permission: dict) -> Scope | None:
+    """The data item a Wonde permission grants: by its identity, else by its name; None if neither."""
+    by_identity = WONDE_PERMISSION_SCOPES.get(permission.get("identity"))
+    if by_identity is not None:
+        return by_identity
+    name = " ".join(str(permission.get("name") or "").lower().split())
+    return WONDE_PERMISSION_NAMES.get(name)
+
+
 def granted_scopes(permissions: list[dict]) -> list[str]:
     """The scopes a school has approved, in a stable order; an unapproved permission grants nothing."""
-    granted = {
-        WONDE_PERMISSION_SCOPES[p["identity"]]
-        for p in permissions
-        if p.get("identity") in WONDE_PERMISSION_SCOPES and p.get("approved") and not p.get("declined")
-    }
+    granted = {permission_scope(p) for p in permissions if isinstance(p, dict) and _approved(p)}
     return [scope.value for scope in Scope if scope in granted]
+
+
+def unrecognised_permissions(permissions: list[dict]) -> list[str]:
+    """Approved permissions we cannot map to a data item, by identity (else name), sorted: granted
+    but not understood, so an operator sees them rather than the product silently ignoring them."""
+    return sorted({str(p.get("identity") or p.get("name") or "(unnamed)")
+                   for p in permissions if isinstance(p, dict) and _approved(p) and permission_scope(p) is None})
 
 
 # XoD scopes (TokenDetails) for the data items we take; "School" covers the Groups endpoint.

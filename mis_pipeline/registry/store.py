@@ -27,6 +27,7 @@ class SchoolEntry:
     establishment_number: str | None
     phase: str | None
     granted_items: tuple[str, ...]
+    unrecognised_permissions: tuple[str, ...] = ()  # approved at the connector, mapped to no item
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class RegisteredSchool:
     subscription_end: date | None = None
     sharing_off: tuple[str, ...] = ()  # partner kinds (la, trust, diocese) the school switched off
     la_code: str | None = None  # as the connector reports it; GIAS's, when imported, takes precedence
+    unrecognised_permissions: tuple[str, ...] = ()  # granted at the connector but not understood
 
     @property
     def scope(self) -> tuple[str, ...]:
@@ -75,14 +77,15 @@ def register_approved(engine: Engine, entries: list[SchoolEntry], connector: str
                 name=entry.name, la_code=entry.la_code, establishment_number=entry.establishment_number,
                 phase=entry.phase, approval_state="approved", granted_items=json.dumps(list(entry.granted_items)),
                 access_ended_on=None,  # granted again: the retention clock of its access stops
+                unrecognised_permissions=json.dumps(list(entry.unrecognised_permissions)),
                 first_seen_at=now, updated_at=now,
             )
             statement = dialect_insert(schools).values(**values)
             refreshed = {k: statement.excluded[k] for k in values if k not in ("urn", "first_seen_at")}
             # A paused school is not asked for its grants (it receives no request at all): keep
             # what it last granted.
-            refreshed["granted_items"] = case((schools.c.paused, schools.c.granted_items),
-                                              else_=statement.excluded.granted_items)
+            for kept in ("granted_items", "unrecognised_permissions"):
+                refreshed[kept] = case((schools.c.paused, schools.c[kept]), else_=statement.excluded[kept])
             conn.execute(statement.on_conflict_do_update(index_elements=["urn"], set_=refreshed))
         listed = {entry.urn for entry in entries}
         previously = set(conn.execute(select(schools.c.urn).where(
@@ -105,7 +108,7 @@ def list_schools(engine: Engine) -> list[RegisteredSchool]:
             paused=bool(row["paused"]), withheld_items=tuple(json.loads(row["withheld_items"])),
             agreement_accepted_on=row["agreement_accepted_on"], agreement_version=row["agreement_version"],
             subscription_end=row["subscription_end"], sharing_off=tuple(json.loads(row["sharing_off"])),
-            la_code=row["la_code"],
+            la_code=row["la_code"], unrecognised_permissions=tuple(json.loads(row["unrecognised_permissions"])),
         )
         for row in rows
     ]

@@ -25,6 +25,8 @@ def school_fields(school: RegisteredSchool) -> dict:
         "subscription_end": _iso_date(school.subscription_end),
         "blocked_by": school.blocker(),  # why it is not contacted now; None when it may be
         "sharing_off": list(school.sharing_off),  # partner kinds the school does not share with
+        # approved at the connector, but mapped to no data item: granted but not understood
+        "unrecognised_permissions": list(school.unrecognised_permissions),
     }
 
 
@@ -76,4 +78,6 @@ def render_schools(entries: list[dict]) -> str:
         lines.append(f"{e['urn']:<8} {e['name'][:34]:<34} {e['connector']:<6} {links} {items}")
     if not entries:
         lines.append("(no schools registered yet: run `mis-pipeline schools discover`)")
+    lines.extend(f"{e['urn']}: granted but not understood: {', '.join(e['unrecognised_permissions'])}"
+                 for e in entries if e.get("unrecognised_permissions"))
     return "\n".join(lines)

@@ -35,6 +35,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bad-records", type=non_negative_int, default=0, metavar="N",
                         help="N pupils per school arrive with a defect, alternately a wrong UPN check letter "
                         "and no date of birth (for quarantine tests)")
+    parser.add_argument("--inferred-fields", action="store_true",
+                        help="also serve fields connectors.md does not document on a record (XoD LastUpdated "
+                        "on marks and results, NCYear, FormerUPN); by default only documented shapes")
     parser.add_argument("--xod-secrets-out", type=Path, default=None, metavar="PATH",
                         help="also write the XoD school secrets JSON ({estab: secret}) here; "
                         "prints XPORTER_SCHOOL_SECRETS")
@@ -49,7 +52,8 @@ def serve_from_args(args: argparse.Namespace) -> None:
                  fault_rate=args.fault_rate, retry_after_seconds=args.retry_after_seconds,
                  tls=args.tls or args.tls_dir is not None, tls_dir=args.tls_dir, gias_path=args.gias_out,
                  xod_secrets_path=getattr(args, "xod_secrets_out", None),
-                 bad_records=getattr(args, "bad_records", 0))
+                 bad_records=getattr(args, "bad_records", 0),
+                 inferred_fields=getattr(args, "inferred_fields", False))
 
 
 def main(argv: list[str] | None = None) -> None:

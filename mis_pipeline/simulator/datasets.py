@@ -173,7 +173,7 @@ def group_id(school_id: str, kind: str, code: str) -> str:
 
 
 def _year_name(year: str) -> str:
-    return "Reception" if year == "R" else ("Nursery" if year.startswith("N") else f"Year {year}")
+    return "Reception" if year == "R" else (f"Nursery {year[1:]}" if year.startswith("N") else f"Year {year}")
 
 
 @dataclass(slots=True)

@@ -13,7 +13,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-KINDS = ("status", "truncate", "garble", "drop", "slow")
+KINDS = ("status", "truncate", "garble", "drop", "slow", "xod_error")
 SLOW_SECONDS = 0.3  # long enough to be seen in timings, well inside any sane client timeout
 
 
@@ -28,11 +28,21 @@ class Fault:
     - `garble`: a 200 with a well-formed HTTP frame but a body that is not JSON.
     - `drop`: close the connection without answering.
     - `slow`: wait `SLOW_SECONDS`, then answer normally.
+    - `xod_error`: an HTTP 200 whose body is XoD's four-key error object with `message` as its
+      ExceptionMessage (connectors.md §2.6, §3.5 item 11).
+
+    `path_contains`: the fault waits for a request whose path contains it (case-insensitive),
+    so a test can fail one endpoint whatever the order of the requests before it.
     """
 
     kind: str = "status"
     status: int = 503
     retry_after: int = 1
+    message: str = "Something went wrong"
+    path_contains: str | None = None
+
+    def applies_to(self, path: str) -> bool:
+        return self.path_contains is None or self.path_contains.lower() in path.lower()
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -58,9 +68,14 @@ class FaultQueue:
         with self._lock:
             self._faults.extend(parsed)
 
-    def pop(self) -> Fault | None:
+    def pop(self, path: str = "") -> Fault | None:
+        """The first queued fault for a request to `path`, taken off the queue."""
         with self._lock:
-            return self._faults.popleft() if self._faults else None
+            for fault in self._faults:
+                if fault.applies_to(path):
+                    self._faults.remove(fault)
+                    return fault
+            return None
 
     def clear(self) -> None:
         with self._lock:

@@ -75,7 +75,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_request_body()
         split = urlsplit(self.path)
         owner = self.server.owner
-        fault = owner.next_fault()
+        fault = owner.next_fault(split.path)
         host = self.headers.get("Host") or ""
         if fault is not None and fault.kind == "drop":
             owner.record(self.command, split, 0, host)
@@ -112,6 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def _apply_fault(fault: Fault, status: int, headers: dict[str, str], body: bytes):
+    if fault.kind == "xod_error":
+        return 200, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(
+            {"Message": None, "ExceptionType": None, "ExceptionMessage": fault.message, "InnerException": None}).encode()
     if fault.kind == "garble":
         return 200, {"Content-Type": "text/html"}, b"<html><body>502 Bad Gateway</body></html>"
     if fault.kind == "status":
@@ -184,14 +187,16 @@ class SimulatorServer:
     def __init__(self, population: Population, host: str = DEFAULT_HOST, port: int = 0, token: str = DEFAULT_TOKEN,
                  *, fault_rate: float = 0.0, seed: int | None = None, retry_after_seconds: int = 1,
                  tls_dir: Path | None = None, serve_all_schools_on_both: bool = False,
-                 regional_schools: dict[str, str] | None = None):
+                 regional_schools: dict[str, str] | None = None, inferred_fields: bool = False):
         """`fault_rate`: share of requests that get a random transient fault (deterministic for
         `seed`, default the population's). `retry_after_seconds`: the Retry-After those 429/503
         faults carry. `tls_dir`: serve HTTPS with a CA and certificate kept in that folder.
         `serve_all_schools_on_both`: Wonde and XoD each serve every school, not only those on
         their connector (tests comparing both connectors on one school). `regional_schools`:
         {Wonde school id: region code ("AUS", "ZAF", "USA")} moves those schools to that region,
-        served by a listener of its own (`region_url`); the school object names it as the domain."""
+        served by a listener of its own (`region_url`); the school object names it as the domain.
+        `inferred_fields`: XoD rows also carry the fields no source shows on them (`XodApi`);
+        off, only documented shapes are served."""
         self.population = population
         for school_id, region in (regional_schools or {}).items():
             if region not in REGION_DOMAINS:
@@ -207,7 +212,7 @@ class SimulatorServer:
         # Date of birth comes with the Student scope here (real XoD: StudentExtended), so the core
         # record lands for every XoD school; `XodApi(dob_needs_extended_scope=True)` keeps the rule.
         self.xod = XodApi(population, relying_party=XOD_RELYING_PARTY, dob_needs_extended_scope=False,
-                          serve_all_schools=serve_all_schools_on_both)
+                          serve_all_schools=serve_all_schools_on_both, inferred_fields=inferred_fields)
         self.gias = GiasDownload(population)
         # prefix -> API
         self.routes = {WONDE_PREFIX: self.wonde, XOD_PREFIX: self.xod, GIAS_PATH.rsplit("/", 1)[0] + "/": self.gias}
@@ -382,9 +387,9 @@ class SimulatorServer:
             self._log.clear()
 
     # -- request handling ------------------------------------------------------------------
-    def next_fault(self) -> Fault | None:
+    def next_fault(self, path: str = "") -> Fault | None:
         """An explicitly queued fault wins; otherwise the seeded fault rate may pick one."""
-        queued = self.faults.pop()
+        queued = self.faults.pop(path)
         return queued if queued is not None else self.random_faults.draw()
 
     def record(self, method: str, split, status: int, host: str = "") -> None:
@@ -408,7 +413,7 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEF
           pupils_per_school: int = DEFAULT_PUPILS, seed: int = DEFAULT_SEED, token: str = DEFAULT_TOKEN,
           *, fault_rate: float = 0.0, retry_after_seconds: int = 1, tls: bool = False,
           tls_dir: Path | None = None, gias_path: Path | None = None,
-          xod_secrets_path: Path | None = None, bad_records: int = 0) -> None:
+          xod_secrets_path: Path | None = None, bad_records: int = 0, inferred_fields: bool = False) -> None:
     """Build a population, serve it, print the settings a client needs (`NAME=value` lines,
     WONDE_API_URL and WONDE_API_TOKEN first, then XPORTER_API_URL and XPORTER_RELYING_PARTY),
     block until SIGTERM/SIGINT.
@@ -416,12 +421,14 @@ def serve(host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, schools: int = DEF
     `tls` serves HTTPS with a CA under `tls_dir` (default `$MIS_HOME/simulator-tls/`);
     `gias_path` also writes the GIAS extract there; `xod_secrets_path` writes the XoD school
     secrets file (`write_xod_secrets`) there and prints XPORTER_SCHOOL_SECRETS. `bad_records`
-    pupils per school arrive with a defect (`population.add_bad_records`)."""
+    pupils per school arrive with a defect (`population.add_bad_records`). `inferred_fields`
+    also serves the fields no source documents (`SimulatorServer`)."""
     population = build_population(seed, schools, pupils_per_school, bad_records=bad_records)
     if tls and tls_dir is None:
         tls_dir = default_tls_dir()
     server = SimulatorServer(population, host=host, port=port, token=token, fault_rate=fault_rate, seed=seed,
-                             retry_after_seconds=retry_after_seconds, tls_dir=tls_dir if tls else None).start()
+                             retry_after_seconds=retry_after_seconds, tls_dir=tls_dir if tls else None,
+                             inferred_fields=inferred_fields).start()
     stopping = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stopping.set()) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:

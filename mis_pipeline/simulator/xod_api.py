@@ -22,6 +22,12 @@ Mapping from the population (choices marked INFERENCE are not in any source):
   `mis_pipeline.connectors.xod_normalise.XOD_TIMESTAMP_ZONE`, which must agree);
 - dataset names: `Students`, `Group` (+ `StudentMembers`), `AttendMarks`, `AsmResults`,
   `Aspects`/`ResultSets`, `SchoolInfo` (the last four are INFERENCE).
+
+Rows carry only the fields connectors.md shows for them, unless `inferred_fields` (the serve
+option `--inferred-fields`) adds the ones marked `# INFERENCE` below: `LastUpdated` and
+`RowHash` on AttendMarks, AsmResults, Aspects and ResultSets, and `NCYear` and `FormerUPN` on
+Students. So by default a client is tested against what the real service is documented to send.
+The changedRows snapshots still compare rows by a hash, computed here and never served.
 """
 
 from __future__ import annotations
@@ -136,7 +142,7 @@ def year_group_name(nc_year: str) -> str:
     if nc_year == "R":
         return "Reception"
     if nc_year.startswith("N"):
-        return "Nursery"
+        return f"Nursery {nc_year[1:]}"
     return f"Year {nc_year:>2}"
 
 
@@ -151,6 +157,12 @@ def row_hash(row: dict) -> str:
 def _hashed(row: dict) -> dict:
     row["RowHash"] = row_hash(row)
     return row
+
+
+def _with_inferred(row: dict, inferred: dict, serve: bool) -> dict:
+    """`row` plus `inferred` (fields no source shows on this record) and its RowHash, only when
+    the simulator serves inferred fields."""
+    return _hashed({**row, **inferred}) if serve else row
 
 
 def _numeric(text_id: str) -> str:
@@ -195,8 +207,9 @@ class XodApi:
     def __init__(self, population: Population, *, relying_party: str | None = None,
                  token_lifetime_seconds: float = DEFAULT_TOKEN_LIFETIME_SECONDS,
                  snapshot_ttl_seconds: float | None = None, dob_needs_extended_scope: bool = True,
-                 serve_all_schools: bool = False, clock=time.time) -> None:
+                 serve_all_schools: bool = False, inferred_fields: bool = False, clock=time.time) -> None:
         self.population = population
+        self.inferred_fields = inferred_fields
         self.serve_all_schools = serve_all_schools
         self.relying_party = relying_party
         self.token_lifetime_seconds = token_lifetime_seconds
@@ -208,6 +221,7 @@ class XodApi:
         self._snapshots: dict[str, _Snapshot] = {}
         self._datasets: dict[str, SchoolDatasets] = {}
         self._rows: dict[tuple, list[dict]] = {}
+        self._unserved_hashes: dict[int, tuple[dict, str]] = {}  # id(row) -> (row, hash): see _row_hash
 
     # -- test hooks ----------------------------------------------------------------------------
     def invalidate_cache(self, datasets: bool = True) -> None:
@@ -217,6 +231,7 @@ class XodApi:
         restored pupil changes nobody else's rows."""
         with self._lock:
             self._rows.clear()
+            self._unserved_hashes.clear()
             if datasets:
                 self._datasets.clear()
 
@@ -403,7 +418,6 @@ class XodApi:
             "RegGroupId": _numeric(reg.id) if reg else None, "RegGroup": reg.name if reg else None,
             "YearGroupId": _numeric(year.id) if year else None,
             "YearGroup": year_group_name(pupil.current_nc_year),
-            "NCYear": pupil.current_nc_year,  # INFERENCE: not in the 2018 recording
             "HouseGroupId": _numeric(house.id) if house else None, "HouseGroup": house.name if house else None,
             "MiddleName": pupil.middle_names, "LegalForename": pupil.legal_forename,
             "LegalSurname": pupil.legal_surname, "EnrolmentStatus": "C",
@@ -413,9 +427,12 @@ class XodApi:
         if "StudentExtended" in scopes or not self.dob_needs_extended_scope:
             # The recorded spelling; null for a bad record that has none, as Wonde sends it.
             row["DateofBirth"] = pupil.date_of_birth.isoformat() if pupil.date_of_birth else None
+        if self.inferred_fields:
+            row["NCYear"] = pupil.current_nc_year  # INFERENCE: not in the 2018 recording
         if "UPN" in scopes:
             row["UPN"] = pupil.upn
-            row["FormerUPN"] = pupil.former_upn
+            if self.inferred_fields:
+                row["FormerUPN"] = pupil.former_upn  # INFERENCE: no source names the field
         if "StudentExtended" in scopes and details is not None:
             row.update({
                 "SENProvision": SEN_PROVISION[details.sen_status], "FSMEligible": int(details.fsm_eligible),
@@ -500,19 +517,22 @@ class XodApi:
         """On-roll pupils' marks, then (`includeLeavers`) leavers' marks up to their leaving date."""
         data = self.datasets_for(school)
         marks = data.attendance + (data.leaver_attendance if include_leavers else [])
-        return [_hashed({
+        return [_with_inferred({
             "Id": f"{mark.mis_id}.{mark.date.isoformat()}.{mark.session}", "Date": mark.date.isoformat(),
             "InstanceId": _local(mark.id, school), "StudentId": mark.mis_id, "Mark": mark.code,
             "MinsLate": 5 if mark.code in ("L", "U") else None, "Notes": None, "Type": "S",
-            "Session": mark.session, "LastUpdated": local_timestamp(mark.updated_at),
-        }) for mark in marks]
+            "Session": mark.session,
+        }, {"LastUpdated": local_timestamp(mark.updated_at)}, self.inferred_fields)  # INFERENCE
+            for mark in marks]
 
     # Assessment -------------------------------------------------------------------------------
     def assessment_structure(self, school: School, scopes, lookup, item):
         data = self.datasets_for(school)
-        aspects = [_hashed({"Id": _numeric(a.id), "ExternalId": _guid(a.id), "AspectType": "Grade", "Name": a.name,
-                            "Description": a.name, "Supplier": None, "GradeSetId": None}) for a in data.aspects]
-        result_sets = [_hashed({"Id": _numeric(r.id), "ExternalId": _guid(r.id), "Name": r.name})
+        serve = self.inferred_fields  # INFERENCE: their RowHash
+        aspects = [_with_inferred({"Id": _numeric(a.id), "ExternalId": _guid(a.id), "AspectType": "Grade",
+                                   "Name": a.name, "Description": a.name, "Supplier": None, "GradeSetId": None},
+                                  {}, serve) for a in data.aspects]
+        result_sets = [_with_inferred({"Id": _numeric(r.id), "ExternalId": _guid(r.id), "Name": r.name}, {}, serve)
                        for r in data.result_sets]
         return {"Aspects": aspects, "ResultSets": result_sets}, "Aspects"
 
@@ -547,11 +567,12 @@ class XodApi:
     def render_results(self, school: School) -> list[dict]:
         """Every result the MIS holds, leavers' too (INFERENCE: the results endpoint has no
         leaver option; a leaver's results stay in the MIS, as on Wonde's results endpoint)."""
-        return [_hashed({
+        return [_with_inferred({
             "Id": _local(result.id, school), "StudentId": result.mis_id, "AspectId": _numeric(result.aspect_id),
             "ResultDate": result.result_date.isoformat(), "ResultSetId": _numeric(result.result_set_id),
-            "Result": result.result, "Notes": None, "LastUpdated": local_timestamp(result.updated_at),
-        }) for result in self.datasets_for(school).results]
+            "Result": result.result, "Notes": None,
+        }, {"LastUpdated": local_timestamp(result.updated_at)}, self.inferred_fields)  # INFERENCE
+            for result in self.datasets_for(school).results]
 
     # -- envelope: changedRows, pagination, meta ------------------------------------------------
     def envelope(self, school: School, endpoint: str, params, lookup: dict, datasets: dict[str, list[dict]],
@@ -591,12 +612,26 @@ class XodApi:
             out["__pagination__"] = pagination
         return 200, dict(JSON_HEADERS), to_json(out)
 
+    def _row_hash(self, row: dict) -> str:
+        """The served RowHash, or one computed for a row served without it (documented shapes),
+        remembered for as long as the row is cached."""
+        served = row.get("RowHash")
+        if served is not None:
+            return served
+        with self._lock:
+            known = self._unserved_hashes.get(id(row))
+        if known is None or known[0] is not row:
+            known = (row, row_hash(row))
+            with self._lock:
+                self._unserved_hashes[id(row)] = known
+        return known[1]
+
     def changeset(self, estab: str, endpoint: str, params, requested: str, datasets: dict[str, list[dict]]):
         """`changedRows` (connectors.md §2.5): `*` → everything and a new hash; a known hash → rows
         new or changed since that snapshot, plus `{Dataset}_deleted`. The snapshot is compared
         whatever parameters produced it, which yields the documented spurious deletions."""
         key = _snapshot_params(params)
-        current = {name: {row["Id"]: row["RowHash"] for row in rows} for name, rows in datasets.items()}
+        current = {name: {row["Id"]: self._row_hash(row) for row in rows} for name, rows in datasets.items()}
         digest = hashlib.md5(json.dumps([estab, endpoint, key, current], sort_keys=True).encode()).hexdigest()
         now = self.clock()
         with self._lock:
@@ -612,7 +647,7 @@ class XodApi:
                 self._snapshots[digest] = _Snapshot(estab, endpoint, key, current, now, requested)
         deleted: dict[str, list] = {}
         if previous is not None:
-            datasets = {name: [row for row in rows if previous.rows.get(name, {}).get(row["Id"]) != row["RowHash"]]
+            datasets = {name: [row for row in rows if previous.rows.get(name, {}).get(row["Id"]) != current[name][row["Id"]]]
                         for name, rows in datasets.items()}
             deleted = {name: [{"Id": row_id} for row_id in previous.rows.get(name, {}) if row_id not in current[name]]
                        for name in datasets}

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from data_contracts import CONTRACTS, Rejection, split_valid
+from data_contracts.validation import MISSING
 from mis_pipeline.lib.crypto import Pseudonymiser
 from mis_pipeline.warehouse.school_store import DatasetSync
 
@@ -26,7 +27,7 @@ def next_cursor(started_at: datetime) -> str:
 
 def _key_core(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> str | None:
     if not record.get("mis_id"):
-        return "mis_id: not_nullable"
+        return f"mis_id: {MISSING}"
     record["pupil_key"] = pseudonyms.pupil_key(school_urn, record["mis_id"])
     return None
 
@@ -34,7 +35,7 @@ def _key_core(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> str |
 def _key_reference(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> str | None:
     mis_id = record.pop("pupil_mis_id", None)
     if not mis_id:
-        return "pupil_mis_id: not_nullable"
+        return f"pupil_mis_id: {MISSING}"
     record["pupil_key"] = pseudonyms.pupil_key(school_urn, mis_id)
     return None
 

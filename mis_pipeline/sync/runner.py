@@ -16,6 +16,7 @@ from mis_pipeline.connectors.errors import ConnectorError, NotAuthorisedError
 from mis_pipeline.lib.academic import academic_year_start
 from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.registry.store import RegisteredSchool
+from mis_pipeline.warehouse.quarantine_store import held_back_items, held_pupils
 from mis_pipeline.warehouse.reader import ConnectorIds
 from mis_pipeline.warehouse.school_store import (
     DatasetSync, SyncCounts, advance_empty_deltas, read_cursors, write_school,
@@ -23,6 +24,7 @@ from mis_pipeline.warehouse.school_store import (
 from mis_pipeline.warehouse.vault import Vault
 
 from .extract import keyed_sync
+from .held_back import HELD_BACK, arriving_pupils, release_and_hold_back
 from .sources import DATASET_OF_SCOPE, ReadRequest
 
 
@@ -34,6 +36,7 @@ class SchoolOutcome:
     counts: dict[str, SyncCounts] = field(default_factory=dict)  # per dataset
     reason: str | None = None  # one line, no pupil values
     not_authorised: tuple[str, ...] = ()  # items the connector refused although granted
+    refusals: tuple[str, ...] = ()  # the connector's reason for each of them, one line each
     empty_deltas: tuple[DatasetSync, ...] = ()  # written later, with the run's other empty deltas
     withdrawn: tuple[str, ...] = ()  # items removed because they left the school's scope
     change_set: dict | None = None  # its counts; None when nothing changed
@@ -67,14 +70,16 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
             school_urn=school.urn, school_id=school.connector_school_id, datasets=datasets,
             cursors={d: cursors.get(d) for d in datasets},
             known_pupils=ConnectorIds(engine, vault, school.urn),
-            attendance_from=academic_year_start(today), attendance_to=today,
+            attendance_from=academic_year_start(today), attendance_to=today, received_at=started_at,
         )
-        syncs, refused = [], []
+        syncs, refused, reasons = [], [], []
         for read in source.read(request):
             if read.not_authorised:
                 refused.append(read.dataset)
+                reasons.append(read.refusal or f"{read.dataset}: not authorised")
             else:
                 syncs.append(keyed_sync(read, school.urn, started_at, vault.pseudonyms))
+        syncs = _with_quarantined_pupils_items_held_back(engine, vault, school.urn, syncs)
         empty = tuple(s for s in syncs if s.is_empty_delta)
         written = [s for s in syncs if not s.is_empty_delta]
         result = (write_school(engine, vault, written, run_id, school.urn, withdrawn, apply=apply, actor=actor)
@@ -89,8 +94,17 @@ def sync_school(engine: Engine, vault: Vault, sources: dict, school: RegisteredS
     counts.update({s.dataset: SyncCounts(0, 0, 0, 0, 0) for s in empty})
     core_mode = next((s.mode for s in syncs if s.dataset == "pupils"), None)
     return SchoolOutcome(school.urn, "synced", mode=core_mode, counts=counts, not_authorised=tuple(refused),
+                         refusals=tuple(reasons),
                          empty_deltas=empty, withdrawn=withdrawn, change_set=result.change_set if result else None,
                          change_set_status=result.change_set_status if result else None)
+
+
+def _with_quarantined_pupils_items_held_back(engine: Engine, vault: Vault, urn: str,
+                                             syncs: list[DatasetSync]) -> list[DatasetSync]:
+    held = held_pupils(engine, urn)
+    arriving = arriving_pupils(syncs) & held.quarantined  # their held-back items land with them
+    released = held_back_items(engine, vault, urn, HELD_BACK, arriving) if arriving else {}
+    return release_and_hold_back(syncs, held.on_roll, held.off_roll, held.quarantined, released)
 
 
 def sync_schools(engine: Engine, vault: Vault, sources: dict, schools: list[RegisteredSchool], run_id: str | None,

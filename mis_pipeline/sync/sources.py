@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections import ChainMap
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from itertools import chain
 from typing import Callable, Iterable, Iterator, Mapping, MutableMapping
 
@@ -17,6 +17,7 @@ from data_contracts import Rejection, Scope
 from mis_pipeline.connectors import normalise as wn
 from mis_pipeline.connectors import wonde_datasets as wd
 from mis_pipeline.connectors import xod_normalise as xn
+from mis_pipeline.connectors.canonical import RecordDefect
 from mis_pipeline.connectors.errors import NotAuthorisedError
 from mis_pipeline.connectors.wonde import WondeResource
 from mis_pipeline.connectors.xod import XodChangeset, XodChangesetError, XodResource
@@ -29,6 +30,8 @@ DATASET_OF_SCOPE = {
     Scope.GROUPS.value: "pupil_groups",
 }
 _READ_ERRORS = (KeyError, TypeError, ValueError, AttributeError)
+# What quarantine says of a record whose shape matches no documented one (no field to name).
+UNDOCUMENTED_SHAPE = "record: not in a documented shape"
 
 
 @dataclass
@@ -45,17 +48,31 @@ class DatasetRead:
     restored_mis_ids: list[str] = field(default_factory=list)
     refreshed_groups: frozenset[tuple[str, str]] = frozenset()
     not_authorised: bool = False
+    refusal: str | None = None  # the connector's reason, one line, when not_authorised
 
     def take(self, raw_items: Iterable, convert: Callable[[object], list[dict]], ref: Callable[[object], str | None]):
-        """Convert raw items, keeping any that cannot be read as rejections (by error type only:
-        an error's text can quote a pupil value)."""
+        """Convert raw items. One that cannot be read is kept, as received, as a rejection: the
+        rule is the defect's own `field: what is wrong` (never an error's text, which can quote
+        a value). Every record remembers the connector's id for it, so quarantine can name it
+        stably whether it arrives readable or not."""
         for raw in raw_items:
             self.fetched += 1
             try:
-                self.records.extend(convert(raw))
-            except _READ_ERRORS as error:
-                self.unreadable.append(Rejection({"connector_record_id": ref(raw)},
-                                                 f"record: unreadable ({type(error).__name__})"))
+                converted = convert(raw)
+            except RecordDefect as defect:
+                self.reject(raw, ref(raw), str(defect))
+                continue
+            except _READ_ERRORS:
+                self.reject(raw, ref(raw), UNDOCUMENTED_SHAPE)
+                continue
+            if self.dataset != "pupils":
+                record_id = ref(raw)
+                for record in converted:
+                    record["connector_record_id"] = record_id
+            self.records.extend(converted)
+
+    def reject(self, raw, record_id: str | None, rule: str) -> None:
+        self.unreadable.append(Rejection({"connector_record_id": record_id, "received": raw}, rule))
 
 
 @dataclass(frozen=True)
@@ -69,6 +86,8 @@ class ReadRequest:
     known_pupils: Mapping[str, str]  # connector pupil id -> MIS id, for pupils already held
     attendance_from: date
     attendance_to: date
+    # The sync's own time: a record's `source_updated_at` when the connector sends none.
+    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
 
     def since(self, dataset: str) -> datetime | None:
         cursor = self.cursors.get(dataset)
@@ -87,13 +106,23 @@ def _optional(record: dict | None) -> list[dict]:
     return [] if record is None else [record]
 
 
+def student_deletions(rows: Iterable) -> tuple[list[str], list[str]]:
+    """(MIS ids deleted, MIS ids whose deletion was undone) from Wonde `deletions` rows; rows of
+    other types (contacts, groups…) are not pupils."""
+    deleted, restored = [], []
+    for row in rows:
+        if isinstance(row, dict) and row.get("type") == "student" and row.get("mis_id") is not None:
+            (restored if row.get("restored_at") else deleted).append(str(row["mis_id"]))
+    return deleted, restored
+
+
 def _guarded(dataset: str, full: bool, fill: Callable[[DatasetRead], None]) -> DatasetRead:
     """Read one optional item; a connector refusal is recorded for the item, not a failure."""
     read = DatasetRead(dataset, full)
     try:
         fill(read)
-    except NotAuthorisedError:
-        return DatasetRead(dataset, full, not_authorised=True)
+    except NotAuthorisedError as error:
+        return DatasetRead(dataset, full, not_authorised=True, refusal=str(error))
     return read
 
 
@@ -141,25 +170,25 @@ class WondeSource:
         pages = (wd.iter_students_with_details(self.wonde, school_id, since, base_url=base) if with_details
                  else self.wonde.iter_student_pages(school_id, since, base_url=base))
         for page in pages:
-            self._take_students(page, urn, core, details if with_details else None)
+            self._take_students(page, urn, core, details if with_details else None, request.received_at)
         # Leavers move to their own endpoint; they are still the school's pupils until purged.
         on_roll = core.fetched
         for page in wd.iter_leaver_pages(self.wonde, school_id, since, with_details=with_details, base_url=base):
-            self._take_students(page, urn, core, details if with_details else None)
+            self._take_students(page, urn, core, details if with_details else None, request.received_at)
         for page in wd.iter_deletion_pages(self.wonde, school_id, since, base_url=base):
-            for deletion in page:
-                if deletion.get("type") == "student" and deletion.get("mis_id") is not None:
-                    target = core.restored_mis_ids if deletion.get("restored_at") else core.deleted_mis_ids
-                    target.append(str(deletion["mis_id"]))
+            deleted, restored = student_deletions(page)
+            core.deleted_mis_ids.extend(deleted)
+            core.restored_mis_ids.extend(restored)
         for record in core.records:
             pupil_ids[record["connector_pupil_id"]] = record["mis_id"]
         return core, details if with_details else None, core.fetched - on_roll
 
     @staticmethod
-    def _take_students(page: list, urn: str, core: DatasetRead, details: DatasetRead | None) -> None:
-        core.take(page, lambda raw: [wn.normalise_wonde_student(raw, urn)], _record_id)
+    def _take_students(page: list, urn: str, core: DatasetRead, details: DatasetRead | None,
+                       received_at: datetime | None) -> None:
+        core.take(page, lambda raw: [wn.normalise_wonde_student(raw, urn, received_at)], _record_id)
         if details is not None:
-            details.take(page, lambda raw: _optional(wn.normalise_wonde_details(raw, urn)), _record_id)
+            details.take(page, lambda raw: _optional(wn.normalise_wonde_details(raw, urn, received_at)), _record_id)
 
     def _attendance(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str,
                     with_leavers: bool) -> None:
@@ -170,25 +199,30 @@ class WondeSource:
         if with_leavers:
             pages = chain(pages, wd.iter_leaver_attendance_pages(*window, base_url=base))
         for page in pages:
-            read.take(page, lambda raw: [wn.normalise_wonde_attendance(raw, request.school_urn, pupil_ids)], _record_id)
+            read.take(page, lambda raw: [wn.normalise_wonde_attendance(raw, request.school_urn, pupil_ids,
+                                                                       request.received_at)], _record_id)
 
     def _results(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str) -> None:
         for page in wd.iter_assessment(self.wonde, request.school_id, request.since(read.dataset), base_url=base):
             read.take(page.results, lambda raw: [wn.normalise_wonde_result(
-                raw, request.school_urn, pupil_ids, page.aspect_names, page.result_set_names)], _record_id)
+                raw, request.school_urn, pupil_ids, page.aspect_names, page.result_set_names,
+                request.received_at)], _record_id)
 
     def _groups(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str) -> None:
         """Each group read comes whole (its members included), so a group read in a delta
         replaces its memberships, an emptied group's too. A group that could not be read keeps
-        what is held."""
+        what is held; a member who is not one of the school's pupils is quarantined alone and
+        the group lands for its other members."""
         refreshed = set()
         for page in wd.iter_group_pages(self.wonde, request.school_id, request.since(read.dataset), base_url=base):
             for raw in page:
-                unreadable = len(read.unreadable)
-                read.take([raw], lambda group: wn.normalise_wonde_group(group, request.school_urn, pupil_ids),
-                          _record_id)
+                unreadable, unknown = len(read.unreadable), []
+                read.take([raw], lambda group: wn.normalise_wonde_group(group, request.school_urn, pupil_ids,
+                                                                        request.received_at, unknown), _record_id)
+                for member in unknown:
+                    read.reject({"group": raw.get("id"), "student": member}, None, wn.STUDENT_UNKNOWN)
                 key = wn.wonde_group_key(raw) if isinstance(raw, dict) else None
-                if key is not None and len(read.unreadable) == unreadable:
+                if key is not None and len(read.unreadable) == unreadable + len(unknown):
                     refreshed.add(key)
         read.refreshed_groups = frozenset(refreshed)
 
@@ -221,9 +255,10 @@ class XodSource:
         core, details = DatasetRead("pupils", False), DatasetRead("pupil_details", False)
         with_details = "pupil_details" in request.datasets
         for page in pages:
-            core.take(page, lambda raw: [xn.normalise_xod_student(raw, urn)], _xod_id)
+            core.take(page, lambda raw: [xn.normalise_xod_student(raw, urn, request.received_at)], _xod_id)
             if with_details:
-                details.take(page, lambda raw: _optional(xn.normalise_xod_details(raw, urn)), _xod_id)
+                details.take(page, lambda raw: _optional(xn.normalise_xod_details(raw, urn, request.received_at)),
+                             _xod_id)
         core.full = details.full = changes.full
         core.next_cursor = details.next_cursor = changes.next_cursor
         core.deleted_mis_ids = list(changes.deleted_ids)  # XoD Id is the MIS id
@@ -235,7 +270,7 @@ class XodSource:
         if "assessment_results" in request.datasets:
             yield _guarded("assessment_results", True, lambda read: self._results(request, read))
         if "pupil_groups" in request.datasets:
-            yield _guarded("pupil_groups", True, lambda read: self._groups(estab, urn, read))
+            yield _guarded("pupil_groups", True, lambda read: self._groups(estab, urn, read, request.received_at))
 
     def _attendance(self, request: ReadRequest, read: DatasetRead) -> None:
         read.full = False  # a school year's window: marks outside it are not gone
@@ -249,7 +284,8 @@ class XodSource:
                     request.school_id, year_start, year_end, session, cursors),
                 stored, start_again={})
             for page in pages:
-                read.take(page, lambda raw: [xn.normalise_xod_attendance(raw, request.school_urn)], _xod_id)
+                read.take(page, lambda raw: [xn.normalise_xod_attendance(raw, request.school_urn, request.received_at)],
+                          _xod_id)
             hashes[changes.key] = changes.next_cursor
         read.next_cursor = json.dumps(hashes, sort_keys=True)
 
@@ -260,17 +296,18 @@ class XodSource:
         if changes is None:
             return  # no aspects, so no results: a full read of nothing
         for page in pages:
-            read.take(page, lambda raw: [xn.normalise_xod_result(raw, request.school_urn)], _xod_id)
+            read.take(page, lambda raw: [xn.normalise_xod_result(raw, request.school_urn,
+                                                                 received_at=request.received_at)], _xod_id)
         read.full = changes.full
         read.next_cursor = json.dumps({changes.key: changes.next_cursor}, sort_keys=True)
 
-    def _groups(self, estab: str, urn: str, read: DatasetRead) -> None:
+    def _groups(self, estab: str, urn: str, read: DatasetRead, received_at: datetime | None) -> None:
         for page in self.xod.iter_group_pages(estab):
             members: dict[str, list[dict]] = {}
             for member in page["StudentMembers"]:
                 members.setdefault(str(member.get("GroupId")), []).append(member)
             read.take(page["Group"], lambda group: xn.normalise_xod_groups(
-                [group], members.get(str(group.get("Id")), []), urn), _xod_id)
+                [group], members.get(str(group.get("Id")), []), urn, received_at), _xod_id)
 
 
 def _changed_pages(fetch: Callable[[object], XodChangeset | None], cursor, start_again=None):

@@ -14,6 +14,7 @@ from sqlalchemy import Engine, select
 from data_contracts import PUPILS
 from mis_pipeline.lib.dates import as_utc
 
+from .quarantine_store import quarantined_connector_ids
 from .schema import pupils, quarantine
 from .sealing import open_direct, open_payload
 from .vault import Vault
@@ -45,8 +46,9 @@ def read_quarantine(engine: Engine, vault: Vault, school_urn: str) -> list[dict]
 
 
 class ConnectorIds(Mapping):
-    """The connector's pupil id -> MIS id for a school's held pupils, opened only if a source asks
-    (to resolve another item's reference to a pupil), so a sync that needs none decrypts nothing."""
+    """The connector's pupil id -> MIS id for a school's held pupils and those whose core record
+    waits in quarantine (their items are held back with them), opened only if a source asks (to
+    resolve another item's reference to a pupil), so a sync that needs none decrypts nothing."""
 
     def __init__(self, engine: Engine, vault: Vault, school_urn: str):
         self._engine, self._vault, self._urn = engine, vault, school_urn
@@ -54,7 +56,8 @@ class ConnectorIds(Mapping):
 
     def _load(self) -> dict[str, str]:
         if self._ids is None:
-            self._ids = {p["connector_pupil_id"]: p["mis_id"] for p in read_pupils(self._engine, self._vault, self._urn)}
+            self._ids = {**quarantined_connector_ids(self._engine, self._vault, self._urn),
+                         **{p["connector_pupil_id"]: p["mis_id"] for p in read_pupils(self._engine, self._vault, self._urn)}}
         return self._ids
 
     def __getitem__(self, connector_pupil_id: str) -> str:

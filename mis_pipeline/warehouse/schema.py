@@ -36,6 +36,8 @@ schools = Table(
     Column("agreement_withdrawn_on", Date),  # the school withdrew from the agreement: a retention trigger
     Column("final_year_group", Integer),  # the school's last NC year, when GIAS's statutory ages do not say
     Column("sharing_off", Text, nullable=False, server_default="[]"),  # JSON list of partner kinds switched off
+    # JSON list of permissions approved at the connector that map to no data item
+    Column("unrecognised_permissions", Text, nullable=False, server_default="[]"),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("connector", "connector_school_id", name="uq_schools_connector_id"),

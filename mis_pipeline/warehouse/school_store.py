@@ -11,6 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -52,8 +53,8 @@ class DatasetSync:
 
     @property
     def is_empty_delta(self) -> bool:
-        return (self.mode == "incremental" and self.fetched == 0 and not self.deleted_keys
-                and not self.restored_keys)
+        return (self.mode == "incremental" and self.fetched == 0 and not self.good and not self.rejected
+                and not self.deleted_keys and not self.restored_keys)
 
 
 @dataclass(frozen=True)
@@ -189,15 +190,18 @@ def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: st
     if sync.dataset == "pupils":
         deleted = _mark_deletions(conn, sync, now)
         _note_leaving_dates(conn, sync.school_urn, now)
+        _drop_off_roll_memberships(conn, sync.school_urn)  # also when no group is read this time
     elif sync.mode == "full":
         deleted = delete_absent(conn, plan, sync.school_urn, sync.good)
     elif sync.refreshed_groups:
         deleted = _drop_left_memberships(conn, sync)
-    _replace_quarantine(conn, vault, sync, run_id, now)
+    if sync.dataset == "pupil_groups":
+        deleted += _drop_off_roll_memberships(conn, sync.school_urn)
+    quarantined = _replace_quarantine(conn, vault, sync, run_id, now)
     _save_cursor(conn, sync, run_id, now)
-    by_rule = tuple(sorted(Counter(r.rule for r in sync.rejected).items()))
+    by_rule = tuple(sorted(Counter(r.rule for r in quarantined).items()))
     counts = SyncCounts(sync.fetched, inserted, updated, len(sync.good) - inserted - updated,
-                        len(sync.rejected), deleted, by_rule)
+                        len(quarantined), deleted, by_rule)
     conn.execute(insert(sync_log).values(**_log_row(sync, counts, run_id, now)))
     return counts
 
@@ -248,29 +252,67 @@ def _drop_left_memberships(conn: Connection, sync: DatasetSync) -> int:
     return len(gone)
 
 
-def record_ref(pseudonyms: Pseudonymiser, dataset: str, record: dict, index: int) -> str:
-    """How quarantine names a record, stably across syncs so a fixed record can leave it: a keyed
-    digest of the connector's id (core record) or of the record's natural key (other items), so
-    nothing beside the rule identifies a pupil."""
+def _drop_off_roll_memberships(conn: Connection, school_urn: str) -> int:
+    """A membership is current only for a pupil on roll: a leaver's or a deleted pupil's goes,
+    whether or not the connector re-sent the group (its core record is written first)."""
+    groups = DATASET_TABLES["pupil_groups"]
+    off_roll = select(pupils.c.pupil_key).where(
+        pupils.c.school_urn == school_urn, (pupils.c.leaving_date.is_not(None)) | (pupils.c.deleted_at.is_not(None)))
+    return conn.execute(delete(groups).where(groups.c.school_urn == school_urn,
+                                             groups.c.pupil_key.in_(off_roll))).rowcount
+
+
+def record_ref(pseudonyms: Pseudonymiser, dataset: str, record: dict) -> str:
+    """How quarantine names a record, stably across syncs so a fixed record can leave it, and
+    one name per record so none overwrites another: a keyed digest (nothing beside the rule
+    identifies a pupil) of the core record's connector id, or of another item's natural key;
+    failing those, of the connector's id for the record; failing that, of its content."""
     if dataset == "pupils":
-        if not record.get("connector_pupil_id"):
-            return f"unidentified-{index}"
-        material = repr(("pupils", record["connector_pupil_id"]))
+        identity = record.get("connector_pupil_id") or record.get("connector_record_id")
+        material = ("pupils", identity) if identity else None
     else:
-        key = CONTRACTS[dataset].key
-        material = repr((dataset, *(record.get(k) for k in key), record.get("pupil_mis_id")))
-    return pseudonyms.digest(material.encode())
+        key = tuple(record.get(k) for k in CONTRACTS[dataset].key)
+        material = (dataset, *key) if None not in key else _id_material(dataset, record)
+    if material is None:
+        material = (dataset, "content", _content(record))
+    return pseudonyms.digest(repr(material).encode())
 
 
-def _replace_quarantine(conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None, now: datetime) -> None:
+def _id_material(dataset: str, record: dict) -> tuple | None:
+    identity = record.get("connector_record_id")
+    return (dataset, "id", identity) if identity else None
+
+
+def _content(record: dict) -> bytes:
+    """A record's content, in a stable order, without the time it was received (which can be the
+    sync's own time and so differ between syncs)."""
+    received = record.get("received", record)
+    if isinstance(received, dict):
+        received = {k: v for k, v in received.items() if k != "source_updated_at"}
+    return orjson.dumps(received, option=orjson.OPT_SORT_KEYS, default=str)
+
+
+def _refs_of_arrivals(pseudonyms: Pseudonymiser, dataset: str, records: list[dict]) -> set[str]:
+    """Every name under which an earlier copy of these (good) records may be in quarantine: their
+    natural key, and the connector's id for them (an earlier copy may have been unreadable)."""
+    refs = {record_ref(pseudonyms, dataset, record) for record in records}
+    if dataset != "pupils":
+        refs.update(pseudonyms.digest(repr(m).encode()) for m in (_id_material(dataset, r) for r in records) if m)
+    return refs
+
+
+def _replace_quarantine(conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None,
+                        now: datetime) -> list[Rejection]:
     """A full read replaces the dataset's quarantine; a delta replaces what it re-read.
-    Either way a record that now arrives good leaves quarantine."""
+    Either way a record that now arrives good leaves quarantine. Returns what it quarantined:
+    one entry per rejected record (a record read twice in one sync, e.g. moved between pages,
+    is one record)."""
     scope = and_(quarantine.c.school_urn == sync.school_urn, quarantine.c.dataset == sync.dataset)
-    rejected = {record_ref(vault.pseudonyms, sync.dataset, r.record, i): r for i, r in enumerate(sync.rejected)}
+    rejected = {record_ref(vault.pseudonyms, sync.dataset, r.record): r for r in sync.rejected}
     if sync.mode == "full":
         conn.execute(delete(quarantine).where(scope))
     else:
-        refs = [record_ref(vault.pseudonyms, sync.dataset, r, i) for i, r in enumerate(sync.good)] + list(rejected)
+        refs = sorted(_refs_of_arrivals(vault.pseudonyms, sync.dataset, sync.good) | set(rejected))
         for start in range(0, len(refs), 500):
             conn.execute(delete(quarantine).where(scope, quarantine.c.record_ref.in_(refs[start:start + 500])))
     if rejected:
@@ -284,6 +326,7 @@ def _replace_quarantine(conn: Connection, vault: Vault, sync: DatasetSync, run_i
                  run_id=run_id, quarantined_at=now)
             for ref, r in rejected.items()
         ])
+    return list(rejected.values())
 
 
 def _save_cursor(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> None:

@@ -53,3 +53,9 @@ def seal_payload(record: dict, key: bytes, dataset: str, key_ref: str) -> bytes:
 
 def open_payload(sealed: bytes, key: bytes, dataset: str, key_ref: str) -> dict:
     return orjson.loads(open_sealed(key, sealed, _context(f"quarantine:{dataset}", key_ref)))
+
+
+def typed_record(contract: Contract, values: dict) -> dict:
+    """A record opened from a quarantine payload, its contract columns typed again (the payload
+    holds dates as ISO text); other keys as they were."""
+    return {**values, **{c.name: _typed(c.dtype, values.get(c.name)) for c in contract.columns if c.name in values}}

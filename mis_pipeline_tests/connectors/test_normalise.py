@@ -8,6 +8,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from mis_pipeline.connectors.canonical import RecordDefect
+
 from mis_pipeline.connectors.normalise import (
     CORE_KEYS,
     normalise_wonde_school,
@@ -78,8 +80,10 @@ def test_sex_maps_male_and_female_and_anything_else_to_none():
     assert normalise_wonde_student({**RECORDED, "gender": None}, "1")["sex"] is None
 
 
-def test_a_student_without_updated_at_is_rejected():
-    with pytest.raises(ValueError, match="A1039521228"):
+def test_a_student_without_updated_at_takes_the_syncs_time_and_without_one_says_the_field_is_missing():
+    received = datetime(2026, 12, 6, 2, 0, tzinfo=timezone.utc)
+    assert normalise_wonde_student({**RECORDED, "updated_at": None}, "1", received)["source_updated_at"] == received
+    with pytest.raises(RecordDefect, match="^updated_at: missing$"):
         normalise_wonde_student({**RECORDED, "updated_at": None}, "1")
 
 

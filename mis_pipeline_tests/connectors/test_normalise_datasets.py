@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from mis_pipeline.connectors.canonical import CANONICAL_FIELDS
+from mis_pipeline.connectors.canonical import CANONICAL_FIELDS, RecordDefect
 from mis_pipeline.connectors.normalise import (
     normalise_wonde_attendance, normalise_wonde_details, normalise_wonde_group, normalise_wonde_result,
 )
@@ -75,13 +75,13 @@ def test_attendance_accepts_an_included_student_and_a_plain_date():
     assert row["pupil_mis_id"] == "4001" and row["session_date"] == date(2026, 9, 8)
 
 
-def test_attendance_for_an_unknown_student_is_a_key_error():
-    with pytest.raises(KeyError):
+def test_attendance_for_an_unknown_student_says_so_in_a_data_managers_words():
+    with pytest.raises(RecordDefect, match="^student: not a pupil of this school$"):
         normalise_wonde_attendance(mark(student="A9999999999"), URN, MIS)
 
 
 def test_attendance_without_the_code_include_is_rejected():
-    with pytest.raises(ValueError):
+    with pytest.raises(RecordDefect, match="^attendance_code: not included"):
         normalise_wonde_attendance(mark(attendance_code="A204050601"), URN, MIS)
 
 
@@ -94,9 +94,9 @@ def test_result_names_its_aspect_and_result_set():
                    "result_set_name": "2026/27 Autumn 1", "result": "6", "result_date": date(2026, 10, 16),
                    "source_updated_at": AT_STAMP}
     assert tuple(row) == CANONICAL_FIELDS["assessment_results"]
-    with pytest.raises(KeyError):
+    with pytest.raises(RecordDefect, match="^aspect: not one of the school's aspects$"):
         normalise_wonde_result(raw, URN, MIS, {}, {"RS2": "x"})
-    with pytest.raises(KeyError):
+    with pytest.raises(RecordDefect, match="^student: not a pupil of this school$"):
         normalise_wonde_result(dict(raw, student="A0"), URN, MIS, {"AS1": "Maths"}, {"RS2": "x"})
 
 
@@ -124,7 +124,12 @@ def test_group_edge_cases():
     assert normalise_wonde_group(group(code=None, name="Curie"), URN, MIS)[0]["group_code"] == "Curie"
     without = group()
     del without["students"]
-    with pytest.raises(ValueError):
+    with pytest.raises(RecordDefect, match="^students: not included"):
         normalise_wonde_group(without, URN, MIS)
-    with pytest.raises(KeyError):
-        normalise_wonde_group(group(students={"data": [{"id": "A0"}]}), URN, MIS)
+
+
+def test_a_group_with_an_unknown_member_lands_for_its_other_members_and_names_the_unknown_one():
+    unknown: list[str] = []
+    rows = normalise_wonde_group(group(students={"data": [{"id": "A0"}, {"id": "A1000000002"}]}), URN, MIS,
+                                 unknown=unknown)
+    assert ([row["pupil_mis_id"] for row in rows], unknown) == (["4002"], ["A0"])

@@ -8,7 +8,7 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from mis_pipeline.connectors.canonical import CANONICAL_FIELDS
+from mis_pipeline.connectors.canonical import CANONICAL_FIELDS, RecordDefect
 from mis_pipeline.connectors.errors import NotAuthorisedError
 from mis_pipeline.connectors.normalise import (
     normalise_wonde_attendance, normalise_wonde_details, normalise_wonde_group, normalise_wonde_result,
@@ -202,10 +202,10 @@ def test_a_withheld_permission_is_not_authorised(wonde, population, permission, 
     assert caught.value.status == 403 and caught.value.school_id == school.id
 
 
-def test_a_mark_for_an_unknown_student_raises_key_error(wonde, population):
+def test_a_mark_for_an_unknown_student_is_a_defect_naming_the_student_field(wonde, population):
     school = granted(population, "attendance.read")
     raw = next(iter(iter_attendance_pages(wonde, school.id, FIRST_DAY, FIRST_DAY)))[0]
     known = mis_ids(school)
     del known[raw["student"]]
-    with pytest.raises(KeyError):
+    with pytest.raises(RecordDefect, match="^student: not a pupil of this school$"):
         normalise_wonde_attendance(raw, school.urn, known)

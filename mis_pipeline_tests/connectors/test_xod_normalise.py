@@ -85,7 +85,13 @@ def test_an_explicit_nc_year_wins_and_timestamps_take_seven_fraction_digits():
     assert xod_utc("2021-04-17T10:34:46+01:00") == datetime(2021, 4, 17, 9, 34, 46, tzinfo=timezone.utc)
 
 
-def test_a_school_over_http_normalises_to_its_ground_truth(tmp_path, monkeypatch):
+RECEIVED = datetime(2026, 12, 6, 2, 0, tzinfo=timezone.utc)
+
+
+@pytest.mark.parametrize("inferred", [False, True], ids=["documented shapes", "inferred fields"])
+def test_a_school_over_http_normalises_to_its_ground_truth(tmp_path, monkeypatch, inferred):
+    """Documented shapes carry no LastUpdated on marks and results (the sync's time stands in)
+    and no FormerUPN; with inferred fields the simulator's own times and former UPNs come through."""
     monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
     population = build_population(SEED, 2, 30)
     school = population.schools[0]
@@ -95,7 +101,7 @@ def test_a_school_over_http_normalises_to_its_ground_truth(tmp_path, monkeypatch
     secrets.write_text(json.dumps({estab: school_secret(school)}))
     truth = build_school_datasets(SEED, school)
     days = school_days(ATTENDANCE_START, 10)
-    with xod_server(population) as (_, _, base):
+    with xod_server(population, inferred_fields=inferred) as (_, _, base):
         client = XodResource(api_url=base, relying_party=RP, school_secrets_path=str(secrets), page_size=11,
                              requests_per_second=0)
         students = [row for page in client.iter_student_pages(estab) for row in page]
@@ -110,13 +116,15 @@ def test_a_school_over_http_normalises_to_its_ground_truth(tmp_path, monkeypatch
 
     expected_pupils = [{
         "school_urn": urn, "connector": "xod", "connector_pupil_id": p.mis_id, "upi": str(uuid.UUID(hex=p.upi)),
-        "mis_id": p.mis_id, "upn": p.upn, "former_upn": p.former_upn, "legal_forename": p.legal_forename,
+        "mis_id": p.mis_id, "upn": p.upn, "former_upn": p.former_upn if inferred else None,
+        "legal_forename": p.legal_forename,
         "legal_surname": p.legal_surname, "forename": p.forename, "surname": p.surname,
         "middle_names": p.middle_names, "date_of_birth": p.date_of_birth, "sex": p.gender[0],
         "nc_year": p.current_nc_year, "admission_date": p.admission_date, "leaving_date": p.leaving_date,
         "source_updated_at": p.updated_at,
     } for p in school.pupils]
-    assert by_key([normalise_xod_student(row, urn) for row in students], "pupils") == by_key(expected_pupils, "pupils")
+    assert by_key([normalise_xod_student(row, urn, RECEIVED) for row in students], "pupils") == \
+        by_key(expected_pupils, "pupils")
 
     # One LastUpdated per XoD student row, so details carry the pupil's timestamp (module docstring).
     expected_details = [{
@@ -127,15 +135,19 @@ def test_a_school_over_http_normalises_to_its_ground_truth(tmp_path, monkeypatch
     assert by_key([normalise_xod_details(row, urn) for row in students], "pupil_details") == by_key(expected_details, "pupil_details")
 
     expected_marks = [{"school_urn": urn, "pupil_mis_id": m.mis_id, "session_date": m.date, "session": m.session,
-                       "mark": m.code, "source_updated_at": m.updated_at} for m in truth.attendance]
-    assert by_key([normalise_xod_attendance(row, urn) for row in marks], "attendance_sessions") == by_key(expected_marks, "attendance_sessions")
+                       "mark": m.code, "source_updated_at": m.updated_at if inferred else RECEIVED}
+                      for m in truth.attendance]
+    assert by_key([normalise_xod_attendance(row, urn, RECEIVED) for row in marks], "attendance_sessions") == \
+        by_key(expected_marks, "attendance_sessions")
 
     aspects = {a.id: a.name for a in truth.aspects}
     result_sets = {r.id: r.name for r in truth.result_sets}
     expected_results = [{"school_urn": urn, "pupil_mis_id": r.mis_id, "aspect_name": aspects[r.aspect_id],
                          "result_set_name": result_sets[r.result_set_id], "result": r.result,
-                         "result_date": r.result_date, "source_updated_at": r.updated_at} for r in truth.results]
-    assert by_key([normalise_xod_result(row, urn) for row in results], "assessment_results") == by_key(expected_results, "assessment_results")
+                         "result_date": r.result_date, "source_updated_at": r.updated_at if inferred else RECEIVED}
+                        for r in truth.results]
+    assert by_key([normalise_xod_result(row, urn, received_at=RECEIVED) for row in results], "assessment_results") == \
+        by_key(expected_results, "assessment_results")
 
     mis_by_id = {p.id: p.mis_id for p in school.pupils}
     expected_groups = [{"school_urn": urn, "pupil_mis_id": mis_by_id[pupil_id], "group_type": g.type,

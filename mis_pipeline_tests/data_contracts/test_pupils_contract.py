@@ -22,17 +22,17 @@ def good_record(**changes) -> dict:
 
 
 @pytest.mark.parametrize("changes, rule", [
-    (dict(upn="A371300724001"), "upn: upn_check_letter"),
-    (dict(upn=None), "upn: not_nullable"),
-    (dict(former_upn="B371300724001"), "former_upn: former_upn_check_letter"),
-    (dict(date_of_birth=None), "date_of_birth: not_nullable"),
-    (dict(date_of_birth=date(1900, 1, 1)), "date_of_birth: date_of_birth_plausible"),
-    (dict(date_of_birth="2015-03-04"), "date_of_birth: type_date"),
-    (dict(nc_year="Y6"), "nc_year: nc_year_code"),
-    (dict(sex="MALE"), "sex: max_length_1"),
-    (dict(sex="U"), "sex: sex_code"),
-    (dict(legal_surname="x" * 101), "legal_surname: max_length_100"),
-    (dict(legal_forename=None), "legal_forename: not_nullable"),
+    (dict(upn="A371300724001"), "upn: not a valid UPN (13 characters, DfE check letter)"),
+    (dict(upn=None), "upn: missing"),
+    (dict(former_upn="B371300724001"), "former_upn: not a valid UPN (13 characters, DfE check letter)"),
+    (dict(date_of_birth=None), "date_of_birth: missing"),
+    (dict(date_of_birth=date(1900, 1, 1)), "date_of_birth: not a plausible date (before 1990-01-01 or in the future)"),
+    (dict(date_of_birth="2015-03-04"), "date_of_birth: not a date"),
+    (dict(nc_year="Y6"), "nc_year: not an NC year (R, 1-14, N1, N2)"),
+    (dict(sex="MALE"), "sex: longer than 1 character"),
+    (dict(sex="U"), "sex: not M or F"),
+    (dict(legal_surname="x" * 101), "legal_surname: longer than 100 characters"),
+    (dict(legal_forename=None), "legal_forename: missing"),
 ])
 def test_a_record_breaking_one_rule_is_rejected_naming_that_rule(changes, rule):
     good, rejected = split_valid(PUPILS, [good_record(), good_record(pupil_key="k2", **changes)])

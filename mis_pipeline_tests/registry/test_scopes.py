@@ -1,6 +1,6 @@
 import pytest
 
-from mis_pipeline.registry.scopes import effective_scope, withheld_after
+from mis_pipeline.registry.scopes import effective_scope, granted_scopes, unrecognised_permissions, withheld_after
 
 ALL = ("core", "attendance", "assessments", "groups", "additional_details")
 
@@ -35,3 +35,24 @@ def test_an_impossible_settings_change_is_refused_with_its_reason(withhold, allo
     with pytest.raises(ValueError) as raised:
         withheld_after((), withhold, allow)
     assert str(raised.value) == message
+
+
+def permission(identity, name, approved=True, declined=False) -> dict:
+    return {"identity": identity, "name": name, "approved": approved, "declined": declined}
+
+
+@pytest.mark.parametrize("permissions, granted, not_understood", [
+    ([permission("students.read", "Students")], ["core"], []),
+    # an identity we do not know, matched by its name
+    ([permission("students.sims.read", "Students"), permission("attendance.session.read", "Attendance")],
+     ["core", "attendance"], []),
+    # neither identity nor name known: granted but not understood
+    ([permission("students.read", "Students"), permission("behaviours.read", "Behaviours")], ["core"],
+     ["behaviours.read"]),
+    ([permission(None, "Medical Notes")], [], ["Medical Notes"]),
+    # not approved, or declined: neither granted nor reported
+    ([permission("behaviours.read", "Behaviours", approved=False), permission("photos.read", "Photos", declined=True)],
+     [], []),
+])
+def test_wonde_permissions_map_by_identity_then_name_and_the_rest_are_reported(permissions, granted, not_understood):
+    assert (granted_scopes(permissions), unrecognised_permissions(permissions)) == (granted, not_understood)

@@ -25,7 +25,7 @@ from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline_tests.simulator.support import SEED, TOKEN, bearer, get, xod_get
 
 # The rule each defect breaks in the pupils contract, as quarantine will name it.
-RULE_OF = {WRONG_UPN_CHECK_LETTER: "upn: upn_check_letter", MISSING_DATE_OF_BIRTH: "date_of_birth: not_nullable"}
+RULE_OF = {WRONG_UPN_CHECK_LETTER: "upn: not a valid UPN (13 characters, DfE check letter)", MISSING_DATE_OF_BIRTH: "date_of_birth: missing"}
 CONNECTOR_IDENTITY = ("connector", "connector_pupil_id", "upi", "source_updated_at")
 
 

@@ -81,8 +81,32 @@ def test_students_have_the_recorded_shape_and_path_segments_are_case_insensitive
     assert row["ServiceChild"] == "0" and row["FSMEligible"] in (0, 1)
     assert "T" in row["LastUpdated"] and not row["LastUpdated"].endswith("Z")
     assert body["meta"][0]["Id"] == 1 and body["StudentSiblings"] == [] and "__pagination__" not in body
-    single_digit = next(r for r in body["Students"] if len(r["NCYear"]) == 1 and r["NCYear"].isdigit())
-    assert single_digit["YearGroup"] == f"Year  {single_digit['NCYear']}"  # the SIMS double space
+    by_id = {p.mis_id: p for p in school.pupils}
+    single_digit = next(r for r in body["Students"] if by_id.get(r["Id"]) and by_id[r["Id"]].current_nc_year.isdigit()
+                        and len(by_id[r["Id"]].current_nc_year) == 1)
+    assert single_digit["YearGroup"] == f"Year  {by_id[single_digit['Id']].current_nc_year}"  # the SIMS double space
+    assert "NCYear" not in single_digit and "FormerUPN" not in single_digit  # not in the recording
+
+
+DOCUMENTED = {  # connectors.md §2.3: the fields shown on each record
+    "AttendMarks": {"Id", "Date", "InstanceId", "StudentId", "Mark", "MinsLate", "Notes", "Type", "Session"},
+    "AsmResults": {"Id", "StudentId", "AspectId", "ResultDate", "ResultSetId", "Result", "Notes"},
+}
+
+
+@pytest.mark.parametrize("inferred", [False, True])
+def test_marks_and_results_carry_only_documented_fields_unless_inferred_fields_are_asked_for(xod, inferred):
+    _, api, base = xod
+    school = api.population.schools[0]
+    with xod_server(api.population, inferred_fields=inferred) as (_, _, url):
+        marks = get(url, school, "AttendanceForDateRange",
+                    {"DateFrom": "2026-09-01", "DateTo": "2026-12-31", "SessionType": "AM"}).json()["AttendMarks"]
+        results = get(url, school, "assessmentresults", {"Students": school.pupils[0].mis_id}).json()["AsmResults"]
+        student = get(url, school, "Students").json()["Students"][0]
+    extra = {"LastUpdated", "RowHash"} if inferred else set()
+    assert {frozenset(row) for row in marks} == {frozenset(DOCUMENTED["AttendMarks"] | extra)}
+    assert {frozenset(row) for row in results} == {frozenset(DOCUMENTED["AsmResults"] | extra)}
+    assert {"NCYear", "FormerUPN"} <= set(student) if inferred else not {"NCYear", "FormerUPN"} & set(student)
 
 
 def test_fields_outside_the_granted_scopes_are_absent(xod):

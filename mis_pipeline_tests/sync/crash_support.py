@@ -287,8 +287,15 @@ def pupil_identities(population: Population, pseudonyms) -> dict[str, tuple[str,
     return identities
 
 
-def _bookkept(row: dict) -> dict:
-    return {k: (row[k] is not None if k in BOOKKEEPING else v) for k, v in row.items()}
+# XoD documents no time on attendance marks and results (connectors.md §2.3), so those rows carry
+# the time of the sync that received them, which differs between a crashed-and-rerun sync and an
+# uninterrupted one: compared as "is set" there.
+RECEIVED_TIME_DATASETS = ("attendance_sessions", "assessment_results")
+
+
+def _bookkept(row: dict, received_time: bool = False) -> dict:
+    kept = BOOKKEEPING + (("source_updated_at",) if received_time else ())
+    return {k: (row[k] is not None if k in kept else v) for k, v in row.items()}
 
 
 def _canonical(value):
@@ -311,6 +318,7 @@ def warehouse_state(warehouse: Warehouse) -> dict:
     engine = get_engine(warehouse.url)
     vault = open_vault(engine, master_keyring())
     identity = pupil_identities(population, vault.pseudonyms)
+    xod_urns = {school.urn for school in population.schools if school.connector == "xod"}
     state: dict = {}
     pupils = read_pupils(engine, vault)
     state["pupils"] = sorted(_canonical({k: v for k, v in _bookkept(p).items() if k not in ("pupil_key", "row_hash")}
@@ -319,7 +327,9 @@ def warehouse_state(warehouse: Warehouse) -> dict:
         state["pupil_rows"] = conn.execute(sa.text("SELECT count(*) FROM pupils")).scalar_one()
         for dataset in DATASETS:
             rows = conn.execute(sa.select(DATASET_TABLES[dataset])).mappings().all()
-            state[dataset] = sorted(_canonical({k: v for k, v in _bookkept(dict(row)).items()
+            received = dataset in RECEIVED_TIME_DATASETS
+            state[dataset] = sorted(_canonical({k: v for k, v in _bookkept(
+                dict(row), received and row["school_urn"] in xod_urns).items()
                                                 if k not in ("pupil_key", "row_hash")}
                                                | {"identity": identity[row["pupil_key"]]}) for row in rows)
         state["quarantine"] = sorted(Counter(tuple(r) for r in conn.execute(

@@ -25,7 +25,7 @@ from mis_pipeline.warehouse.schema import DATASET_TABLES
 
 TOKEN, RP = "sim-token", "mis-pipeline.local"
 ALL_ITEMS = ("core", "additional_details", "attendance", "assessments", "groups")
-CONNECTOR_IDENTITY = {"connector", "connector_pupil_id", "upi", "source_updated_at"}
+CONNECTOR_IDENTITY = {"connector", "connector_pupil_id", "connector_record_id", "upi", "source_updated_at"}
 PSEUDONYMS = Pseudonymiser(generate_key())
 
 

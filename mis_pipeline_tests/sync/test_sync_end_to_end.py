@@ -107,8 +107,11 @@ def expected_rows(population, dataset: str) -> dict[str, int]:
 
 
 def test_every_granted_item_lands_with_the_simulators_counts_and_nothing_else(simulator, population, registry, instance, engine):
+    """The session simulator serves documented shapes only (connectors.md), Wonde and XoD alike."""
     from mis_pipeline.warehouse.schema import DATASET_TABLES
 
+    assert not simulator.xod.inferred_fields
+    assert {s.connector for s in population.approved_schools()} == {"wonde", "xod"}
     assert run_sync(instance).success
     for dataset, table in DATASET_TABLES.items():
         with engine.connect() as conn:

@@ -14,7 +14,7 @@ def test_first_use_migrates_an_empty_database_to_the_newest_schema(warehouse_url
     engine = get_engine(warehouse_url)
     assert set(sa.inspect(engine).get_table_names()) == TABLES
     with engine.connect() as conn:
-        assert conn.execute(sa.text("SELECT version_num FROM mis_schema_version")).scalar_one() == "0007_i12"
+        assert conn.execute(sa.text("SELECT version_num FROM mis_schema_version")).scalar_one() == "0008"
 
 
 def test_migrating_again_changes_nothing(warehouse_url):

@@ -3,14 +3,14 @@ and the day a school withdrew from the data sharing agreement (both retention tr
 indexes that let the daily retention job read only what is due
 (leavers, deletions, a school's final-year pupils) and find a pupil's quarantined records.
 
-Revision ID: 0007_i12
-Revises: 0006
+Revision ID: 0008
+Revises: 0007
 """
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_i12"
-down_revision = "0006"
+revision = "0008"
+down_revision = "0007"
 branch_labels = None
 depends_on = None
 
