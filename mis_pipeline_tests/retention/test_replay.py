@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 import sqlalchemy as sa
 
 from mis_pipeline.audit.log import read_audit
-from mis_pipeline.audit.report import as_json
+from mis_pipeline.audit.report import as_json, events, load_names
 from mis_pipeline.config import master_keyring
 from mis_pipeline.retention.store import purge_named
 from mis_pipeline.warehouse.engine import dispose_all, get_engine
@@ -51,7 +51,8 @@ def test_replaying_after_a_restore_purges_again_exactly_the_pupils_purged_since_
 
     assert purge_named(engine, vault, PURGED_ON, actor="test").pupils == 2
     audit_file = tmp_path / "audit.json"
-    audit_file.write_text(as_json(read_audit(engine)), encoding="utf-8")  # exported before the restore
+    entries = read_audit(engine)
+    audit_file.write_text(as_json(events(entries, load_names(engine, entries))), encoding="utf-8")  # exported before the restore
     dispose_all()
     forget_vaults()
     copy_database(backup, path)  # the restore: the purged pupils and their keys are back, the audit log is not
