@@ -1,0 +1,123 @@
+"""What the Dagster UI says about a school is that school's truth: each school partition's events
+carry its own figures (equal to `status`), a manual school's pending changes are never a
+materialisation, an item a school withholds is never shown as materialised for it, and every asset
+check can be executed alone (as the UI's Execute does) without contacting a connector or changing
+a row."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+
+from mis_pipeline.registry.settings import SettingsChange, apply_settings
+from mis_pipeline.registry.store import list_schools
+from mis_pipeline.reports.status import school_status
+from mis_pipeline.runs import OPERATOR_TAG, SCHOOL_COUNT_TAG, SCHOOL_NAMES_TAG, SCHOOL_RANGE_TAG, TRIGGER_TAG, run_job
+from mis_pipeline.sync.assets import TABLE_ASSETS
+from mis_pipeline.sync.jobs import SYNC_SCHOOLS_JOB
+from mis_pipeline.sync.launch import RANGE_END, RANGE_START, run_sync
+from mis_pipeline.sync.report import PENDING, TABLE_FIGURES
+from mis_pipeline.warehouse.schema import metadata as warehouse_metadata
+
+SYNC_ASSETS = ("connector_extract", "pupil_change_set", *TABLE_ASSETS)
+
+
+def latest_materialisation(instance, asset: str, urn: str) -> dict | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[urn]), limit=1).records
+    if not records:
+        return None
+    return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
+
+
+def observations(instance, asset: str, urn: str) -> list[dict]:
+    records = instance.fetch_observations(
+        dg.AssetRecordsFilter(asset_key=dg.AssetKey(asset), asset_partitions=[urn]), limit=10).records
+    return [{k: v.value for k, v in r.asset_observation.metadata.items()} for r in records]
+
+
+@pytest.fixture
+def two_schools(simulator, population, registry, instance, engine):
+    """Two neighbouring school partitions: the first automatic and withholding attendance, the
+    second manual."""
+    automatic, manual = instance.get_dynamic_partitions("schools")[:2]
+    apply_settings(engine, [automatic], SettingsChange(withhold=["attendance"]), actor="test set-up")
+    apply_settings(engine, [manual], SettingsChange(sync_mode="manual"), actor="test set-up")
+    return automatic, manual
+
+
+def test_each_school_partition_carries_its_own_figures_and_a_manual_schools_pending_set_is_not_materialised(
+        population, two_schools, instance, engine):
+    automatic, manual = two_schools
+    served = {school.urn: len(school.pupils) for school in population.schools}
+    # The launchpad's default config, as "Materialize" in the UI would run it.
+    result = run_job(instance, SYNC_SCHOOLS_JOB, tags={RANGE_START: automatic, RANGE_END: manual}, trigger="ui")
+    assert result.success
+    status = {entry["urn"]: entry for entry in school_status(engine)}
+
+    held = status[automatic]["counts"]
+    assert held["pupils"] == served[automatic] and held["attendance_sessions"] == 0
+    granted = [d for d in TABLE_ASSETS if d != "attendance_sessions" and held[d] > 0]
+    assert "pupils" in granted
+    for dataset in granted:
+        figures = latest_materialisation(instance, dataset, automatic)
+        assert figures is not None, dataset
+        assert (figures["held"], figures["dagster/row_count"], figures["inserted"]) == (held[dataset],) * 3, dataset
+        assert (figures["updated"], figures["deleted"], figures["quarantined"]) == (0, 0, 0), dataset
+        assert set(TABLE_FIGURES) <= set(figures)
+        assert figures["school"] == status[automatic]["name"]
+    assert latest_materialisation(instance, "attendance_sessions", automatic) is None  # withheld: never shown
+
+    assert status[manual]["counts"]["pupils"] == 0  # its changes wait for a person
+    assert [latest_materialisation(instance, asset, manual) for asset in SYNC_ASSETS[1:]] == [None] * len(TABLE_ASSETS + ("pupil_change_set",))
+    [pending] = observations(instance, "pupil_change_set", manual)
+    assert (pending["status"], pending["pupils_new"]) == (PENDING, served[manual])
+    assert pending["pupils_new"] == status[manual]["counts"]["pending_changes"]
+
+
+def test_a_sync_run_says_who_started_it_why_and_which_schools_it_covers(two_schools, instance, engine, monkeypatch):
+    automatic, manual = two_schools
+    monkeypatch.setenv("MIS_OPERATOR", "a.person")
+    summary = run_sync(instance, [automatic, manual])
+    assert summary.success, summary.failure_reason
+    [sync_run] = [instance.get_run_by_id(run_id) for run_id in summary.run_ids[1:]]
+    names = {school.urn: school.name for school in list_schools(engine)}
+    assert {k: sync_run.tags.get(k) for k in (TRIGGER_TAG, OPERATOR_TAG, SCHOOL_COUNT_TAG, SCHOOL_RANGE_TAG,
+                                               SCHOOL_NAMES_TAG)} == {
+        TRIGGER_TAG: "cli:sync", OPERATOR_TAG: "a.person", SCHOOL_COUNT_TAG: "2",
+        SCHOOL_RANGE_TAG: f"{automatic}..{manual}",
+        SCHOOL_NAMES_TAG: f"{automatic} {names[automatic]}; {manual} {names[manual]}"}
+    # A person asked for the manual school by name: its changes landed, as a materialisation.
+    assert latest_materialisation(instance, "pupil_change_set", manual)["status"] == "applied"
+
+
+def _row_counts(engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {name: conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+                for name, table in warehouse_metadata.tables.items()}
+
+
+def test_every_asset_check_executed_alone_contacts_no_connector_and_changes_no_row(
+        simulator, two_schools, instance, engine):
+    from mis_pipeline.definitions import defs
+
+    automatic, _ = two_schools
+    assert run_sync(instance).success
+    before = _row_counts(engine)
+    simulator.clear_request_log()
+    global_job = defs.resolve_implicit_global_asset_job_def()
+    check_keys = list(defs.resolve_asset_graph().asset_check_keys)
+    assert len(check_keys) == len(TABLE_ASSETS) + 2  # the contract check per table, and the two retention checks
+    for key in check_keys:
+        partitioned = key.asset_key in {dg.AssetKey(t) for t in TABLE_ASSETS}
+        # What the UI's "Execute" launches: the global asset job, that one check, no asset.
+        job = global_job.get_subset(asset_selection=set(), asset_check_selection={key})
+        result = job.execute_in_process(instance=instance, raise_on_error=False,
+                                        tags={"dagster/partition": automatic} if partitioned else {})
+        assert result.success, key
+        [evaluation] = result.get_asset_check_evaluations()
+        assert (evaluation.asset_check_key, evaluation.passed) == (key, True)
+        assert evaluation.partition == (automatic if partitioned else None)
+    assert simulator.request_log == []
+    assert _row_counts(engine) == before
