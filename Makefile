@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test ui bench bench-encryption simulator clean
+.PHONY: install demo test ui bench bench-encryption simulator screenshots clean
 
 # The venv is rebuilt when setup.py changes; the package is installed editable with the dev extras.
 $(BIN)/.installed: setup.py
@@ -31,6 +31,10 @@ bench: install
 
 bench-encryption: install
 	$(BIN)/python benchmarks/bench_encryption.py
+
+# The Dagster UI over a throwaway demo instance, photographed in headless Chromium (docs/ui/*.png).
+screenshots: install
+	$(BIN)/python scripts/ui_screenshots.py
 
 clean:
 	rm -rf .mis_home

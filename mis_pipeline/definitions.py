@@ -14,6 +14,7 @@ from mis_pipeline.retention.assets import (
 from mis_pipeline.stores import audit_log, unnamed_pupil_records
 from mis_pipeline.shares.assets import partner_shares, share_with_partners_job
 from mis_pipeline.sync.assets import sync_school_data
+from mis_pipeline.sync.check_sensors import check_after_failed_sync, check_after_sync
 from mis_pipeline.sync.checks import check_school_data_job, quarantine_checks
 from mis_pipeline.sync.jobs import discover_schools_job, import_gias_job, sync_schools_job
 from mis_pipeline.sync.schedules import nightly_sync_schedule
@@ -28,6 +29,6 @@ defs = dg.Definitions(
     jobs=[check_school_data_job, discover_schools_job, import_gias_job, sync_schools_job, purge_retention_job, share_with_partners_job,
           subject_access_report_job],
     schedules=[nightly_sync_schedule, daily_retention_purge],
-    sensors=[school_discovery_sensor, new_pupil_sensor],
+    sensors=[school_discovery_sensor, new_pupil_sensor, check_after_sync, check_after_failed_sync],
     resources=build_resources(),
 )

@@ -121,3 +121,69 @@ def test_every_asset_check_executed_alone_contacts_no_connector_and_changes_no_r
         assert evaluation.partition == (automatic if partitioned else None)
     assert simulator.request_log == []
     assert _row_counts(engine) == before
+
+
+# ── what the UI shows before anything runs ───────────────────────────────────────────────────
+def _config_fields(config_type) -> set[str]:
+    return set(getattr(config_type, "fields", {}))
+
+
+def test_the_launchpad_holds_manual_schools_changes_by_default_and_offers_no_warehouse_secret():
+    from mis_pipeline.definitions import defs
+
+    schema = defs.resolve_job_def(SYNC_SCHOOLS_JOB).run_config_schema.config_type
+    op_config = schema.fields["ops"].config_type.fields["sync_school_data"].config_type.fields["config"]
+    assert op_config.config_type.fields["manual_schools"].default_value == "preview"
+    warehouse = schema.fields["resources"].config_type.fields["warehouse"].config_type
+    assert _config_fields(warehouse.fields["config"].config_type) == set()  # no database URL, no master key
+
+
+def test_lineage_shows_who_decides_recipients_what_the_purge_touches_and_where_the_records_go():
+    from mis_pipeline.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    parents = {key: {p.to_user_string() for p in graph.get(dg.AssetKey(key)).parent_keys}
+               for key in ("partner_shares", "named_data_purge", "unnamed_pupil_records", "unnamed_data_purge")}
+    assert parents["partner_shares"] == {"school_registry", "gias_establishments", *TABLE_ASSETS}
+    assert parents["named_data_purge"] == {"retention_eligible_records", *TABLE_ASSETS}
+    assert parents["unnamed_pupil_records"] == {"named_data_purge"}
+    assert parents["unnamed_data_purge"] == {"named_data_purge", "unnamed_pupil_records", "pupil_change_set"}
+    assert {"pupil_change_set", "named_data_purge", "partner_shares"} <= {
+        p.to_user_string() for p in graph.get(dg.AssetKey("audit_log")).parent_keys}
+
+
+def test_each_table_shows_its_contracts_columns_and_the_sync_must_be_fresh_within_26_hours():
+    from data_contracts import CONTRACTS
+
+    from mis_pipeline.definitions import defs
+
+    specs = {spec.key.to_user_string(): spec for spec in defs.resolve_all_asset_specs()}
+    for dataset in TABLE_ASSETS:
+        schema = specs[dataset].metadata["dagster/column_schema"]
+        assert [c.name for c in schema.columns] == [c.name for c in CONTRACTS[dataset].columns]
+        assert specs[dataset].metadata["dagster/table_name"] == dataset
+    assert specs["connector_extract"].freshness_policy.fail_window.to_timedelta().total_seconds() == 26 * 3600
+
+
+def test_the_retention_schedules_runs_say_they_were_started_by_it():
+    from mis_pipeline.definitions import defs
+
+    schedule = defs.resolve_schedule_def("daily_retention_purge")
+    assert schedule.tags == {TRIGGER_TAG: "daily_retention_purge"}
+
+
+def test_a_sync_launched_from_the_ui_is_followed_by_each_of_its_schools_own_check_result(two_schools, instance):
+    from mis_pipeline.definitions import defs
+    from mis_pipeline.sync.check_sensors import check_after_sync
+    from mis_pipeline.sync.checks import CHECK_JOB, NO_QUARANTINE_CHECK
+
+    automatic, manual = two_schools
+    sync_run = run_job(instance, SYNC_SCHOOLS_JOB, tags={RANGE_START: automatic, RANGE_END: manual}, trigger="ui")
+    context = dg.build_run_status_sensor_context(
+        sensor_name=check_after_sync.name, dagster_instance=instance, dagster_run=sync_run.dagster_run,
+        dagster_event=sync_run.get_run_success_event(), repository_def=defs.get_repository_def())
+    request = check_after_sync(context)
+    checks = run_job(instance, CHECK_JOB, tags=request.tags, trigger=request.tags[TRIGGER_TAG])
+    evaluated = {(e.asset_key.to_user_string(), e.partition) for e in checks.get_asset_check_evaluations()
+                 if e.check_name == NO_QUARANTINE_CHECK}
+    assert evaluated == {(table, urn) for table in TABLE_ASSETS for urn in (automatic, manual)}
