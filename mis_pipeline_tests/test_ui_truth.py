@@ -169,7 +169,10 @@ def test_the_retention_schedules_runs_say_they_were_started_by_it():
     from mis_pipeline.definitions import defs
 
     schedule = defs.resolve_schedule_def("daily_retention_purge")
-    assert schedule.tags == {TRIGGER_TAG: "daily_retention_purge"}
+    [request] = schedule.evaluate_tick(dg.build_schedule_context()).run_requests
+    assert request.tags[TRIGGER_TAG] == "daily_retention_purge"
+    for job in ("sync_schools", "purge_retention", "share_with_partners"):  # a launchpad run says so
+        assert defs.resolve_job_def(job).tags[TRIGGER_TAG] == "ui"
 
 
 def test_a_sync_launched_from_the_ui_is_followed_by_each_of_its_schools_own_check_result(two_schools, instance):

@@ -88,6 +88,7 @@ def named_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, war
         context.log_event(dg.AssetMaterialization(UNNAMED_STORE, metadata={"records_added": report.pupils}))
     return dg.MaterializeResult(
         metadata={"as_of": as_of.isoformat(), "pupils_un_named": report.pupils,
+                  "by_rule": dg.MetadataValue.json(report.by_rule),  # the CLI's summary reads it
                   **{f"rule: {rule}": count for rule, count in sorted(report.by_rule.items())},
                   "schools": len(report.by_school)},
     )
@@ -141,7 +142,7 @@ PURGE_JOB = "purge_retention"
 
 purge_retention_job = dg.define_asset_job(
     PURGE_JOB, selection=dg.AssetSelection.groups(GROUP),
-    executor_def=dg.in_process_executor,
+    executor_def=dg.in_process_executor, tags={TRIGGER_TAG: "ui"},  # the CLI and the schedule set their own
     description="Refresh the retention schedule, then the 6-month and the 5-year purges, with their checks.",
 )
 

@@ -12,6 +12,7 @@ from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .partners import Partner, all_partners
 from mis_pipeline.registry.store import list_schools
+from mis_pipeline.runs import TRIGGER_TAG
 from mis_pipeline.sync.assets import TABLE_ASSETS
 
 from .store import ShareResult, make_share, school_links
@@ -72,8 +73,9 @@ def partner_shares(context: dg.AssetExecutionContext, config: ShareConfig, wareh
 
 
 def share_metadata(result: ShareResult, names: dict[str, str]) -> dict:
-    """One partner's share: its schools (by URN and name), and its pupils and rows per dataset."""
-    files = sorted(path.name for path in result.folder.iterdir() if path.is_file())
+    """One partner's share: its schools (by URN and name), its pupils and rows per dataset, and its
+    data files (CSV and Parquet, beside the manifest) in the folder `dagster/uri` names."""
+    files = [path for path in result.folder.iterdir() if path.is_file() and path.name != "manifest.json"]
     return {"schools": len(result.schools), "pupils": result.counts.get("pupils", 0), **{f"rows_{name}": n for name, n in sorted(result.counts.items())},
             "school_names": dg.MetadataValue.md("\n".join(f"- {urn} {names.get(urn, '')}" for urn in result.schools)),
             "files": len(files), "manifest_sha256": result.manifest_sha256,
@@ -82,5 +84,6 @@ def share_metadata(result: ShareResult, names: dict[str, str]) -> dict:
 
 share_with_partners_job = dg.define_asset_job(
     SHARE_JOB, selection=["partner_shares"], partitions_def=PARTNERS, executor_def=dg.in_process_executor,
+    tags={TRIGGER_TAG: "ui"},  # a launchpad run; the CLI sets its own
     description="Write each selected partner's share (one folder per partner) and audit it.",
 )

@@ -166,9 +166,6 @@ def _school_events(context: dg.AssetExecutionContext, outcome: SchoolOutcome, he
     for dataset, metadata in school_table_metadata(outcome, held).items():
         if wanted(dataset):
             yield dg.AssetMaterialization(dataset, partition=outcome.urn, metadata={**label, **metadata})
-    removed = [d for d in outcome.withdrawn if outcome.change_set_status != "pending" and wanted(d)]
-    for dataset in removed:  # out of the school's scope now: nothing is held, so nothing shows as materialised
-        context.instance.wipe_asset_partitions(dg.AssetKey(dataset), [outcome.urn])
 
 
 def held_rows(engine, urns: list[str]) -> dict[str, dict[str, int]]:

@@ -6,7 +6,7 @@ import pytest
 
 from mis_pipeline.runs import school_tags
 from mis_pipeline.sync.report import (
-    PENDING, school_change_set_metadata, school_extract_metadata, school_pending_metadata, school_table_metadata,
+    PENDING, REMOVED, school_change_set_metadata, school_extract_metadata, school_pending_metadata, school_table_metadata,
 )
 from mis_pipeline.sync.runner import SchoolOutcome
 from mis_pipeline.warehouse.school_store import SyncCounts
@@ -31,12 +31,16 @@ def outcome(mode="incremental", counts=None, status="synced", change_set=None, c
     ("a manual school's preview wrote no table",
      outcome("full", {"pupils": NEW_3}, change_set=CHANGE_SET, change_set_status="pending"), set()),
     ("a failed school wrote nothing", outcome(None, {}, status="failed"), set()),
-    ("an item removed from scope is not shown as held",
-     outcome("incremental", {"pupils": NEW_3, "attendance_sessions": SAME_5}, change_set=CHANGE_SET,
-             change_set_status="applied", withdrawn=("attendance_sessions",)), {"pupils"}),
 ])
 def test_a_school_partition_reports_the_tables_its_own_sync_changed(case, sync, reported):
     assert set(school_table_metadata(sync, {"pupils": 3})) == reported, case
+
+
+def test_an_item_removed_from_the_schools_scope_is_reported_once_as_removed_and_holding_nothing():
+    sync = outcome("incremental", {"pupils": NEW_3}, change_set=CHANGE_SET, change_set_status="applied",
+                   withdrawn=("attendance_sessions",))
+    assert school_table_metadata(sync, {"pupils": 3, "attendance_sessions": 0})["attendance_sessions"] == {
+        "status": REMOVED, "held": 0, "dagster/row_count": 0}
 
 
 def test_a_tables_figures_are_the_schools_own_with_what_it_holds_after_the_sync():
