@@ -55,7 +55,8 @@ def _demo_instance(env: dict) -> tuple[subprocess.Popen, dict, dict]:
     demo._run("schools", "set", urns[2], "--withhold", "attendance", env=env)
     demo._run("sync", env=env)
     demo._run("share", env=env)
-    status = json.loads(demo._run("status", "--json", env=env))
+    status = json.loads(subprocess.run([demo.CLI, "status", "--json"], env=env, stdout=subprocess.PIPE, text=True,
+                                       check=True).stdout)
     return simulator, env, status
 
 
@@ -73,6 +74,14 @@ def _serve_ui(env: dict, port: int) -> subprocess.Popen:
             time.sleep(1)
     process.terminate()
     raise SystemExit("screenshots: the Dagster UI did not start within 2 minutes")
+
+
+def _dismiss_welcome(base: str) -> None:
+    """The UI greets a new instance on localhost with a newsletter dialog over every page; mark it
+    seen, as its Skip button does."""
+    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(),
+                                     headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=30).read()
 
 
 def _shoot(url: str, path: Path, profile: Path) -> None:
@@ -99,6 +108,7 @@ def main() -> None:
         automatic = next(s["urn"] for s in status["schools"] if s["sync_mode"] == "automatic" and s["counts"]["pupils"])
         partner = next(iter(sorted(p.name for p in (scratch / "home" / "shares").iterdir() if p.is_dir())))
         base = f"http://127.0.0.1:{port}"
+        _dismiss_welcome(base)
         pages = {
             "asset-graph.png": f"{base}/asset-groups",
             "school-partition.png": f"{base}/assets/pupils?view=partitions&partition={automatic}",

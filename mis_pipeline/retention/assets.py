@@ -111,10 +111,12 @@ def unnamed_data_purge(context: dg.AssetExecutionContext, config: PurgeConfig, w
     name=NAMED_CHECK, asset="named_data_purge", blocking=True,
     description=("The agreement: all pupil data is removed from the named store no later than 6 months after the "
                  "pupil left, completed the school's last key stage, or the subscription ended. Passes when no "
-                 "named pupil is held on or after the day their data fell due (today, in England). Blocking: "
-                 "nothing downstream (shares included) runs while the agreement is broken. Reads only."),
+                 "named pupil is held on or after the day their data fell due (today, in England), with the late "
+                 "pupils counted per rule and per school. Blocking: a failure means the agreement is broken, so "
+                 "the purge run stops there and fails. Reads only."),
 )
 def no_named_data_past_its_deadline(warehouse: WarehouseResource) -> dg.AssetCheckResult:
+    # Per pupil (as store.named_past_deadline counts them) so the result can say which rule and school.
     today = london_today()
     late = [pupil for pupil in due_pupils(warehouse.engine(), today) if is_due(pupil.due, today)]
     return dg.AssetCheckResult(passed=not late, severity=dg.AssetCheckSeverity.ERROR, metadata={
