@@ -8,6 +8,7 @@ Needs Debian's Chromium (`apt-get install -y chromium`). Nothing is left running
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,7 +28,7 @@ CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # network refuses; --no-sandbox because it runs as root in CI containers.
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1600,1000", "--virtual-time-budget=25000"]
+                  "--hide-scrollbars", "--window-size=1600,1000"]
 
 
 def _free_port() -> int:
@@ -84,10 +86,60 @@ def _dismiss_welcome(base: str) -> None:
     urllib.request.urlopen(request, timeout=30).read()
 
 
-def _shoot(url: str, path: Path, profile: Path) -> None:
-    subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={path}", url],
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=180)
-    print(f"screenshots: {path.relative_to(ROOT)}", flush=True)
+class Browser:
+    """Headless Chromium driven over its DevTools protocol (websockets comes with dagster-webserver):
+    it can wait for the UI to draw and press its keyboard shortcuts, which `--screenshot` cannot."""
+
+    def __init__(self, profile: Path):
+        port = _free_port()
+        self.process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
+                                         f"--remote-debugging-port={port}", "about:blank"],
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        page = self._page(port)
+        from websockets.sync.client import connect
+
+        # One connection for the browser's life, closed in close(); websockets would rather see a
+        # `with` block and says so.
+        warnings.filterwarnings("ignore", message=r"connect\(\) must be used", category=DeprecationWarning)
+        self.socket = connect(page["webSocketDebuggerUrl"], max_size=None)
+        self.ids = 0
+        self.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1, mobile=False)
+
+    @staticmethod
+    def _page(port: int) -> dict:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                pages = json.load(urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=2))
+                return next(p for p in pages if p["type"] == "page")
+            except (OSError, StopIteration):
+                time.sleep(0.5)
+        raise SystemExit("screenshots: Chromium did not start")
+
+    def call(self, method: str, **params) -> dict:
+        self.ids += 1
+        self.socket.send(json.dumps({"id": self.ids, "method": method, "params": params}))
+        while True:
+            message = json.loads(self.socket.recv())
+            if message.get("id") == self.ids:
+                return message.get("result", {})
+
+    def shoot(self, url: str, path: Path, keys: str = "") -> None:
+        self.call("Page.navigate", url=url)
+        time.sleep(8)  # the UI fetches and lays out the graph after the page loads
+        for key in keys:  # Alt+key: the asset graph's shortcuts (Alt+E expands every group)
+            for kind in ("keyDown", "keyUp"):
+                self.call("Input.dispatchKeyEvent", type=kind, modifiers=1, key=key, code=f"Key{key.upper()}",
+                          windowsVirtualKeyCode=ord(key.upper()))
+            time.sleep(4)
+        shot = self.call("Page.captureScreenshot", format="png")
+        path.write_bytes(base64.b64decode(shot["data"]))
+        print(f"screenshots: {path.relative_to(ROOT)}", flush=True)
+
+    def close(self) -> None:
+        self.socket.close()
+        self.process.terminate()
+        self.process.wait(timeout=30)
 
 
 def main() -> None:
@@ -106,19 +158,23 @@ def main() -> None:
     try:
         manual = next(s["urn"] for s in status["schools"] if s["sync_mode"] == "manual")
         automatic = next(s["urn"] for s in status["schools"] if s["sync_mode"] == "automatic" and s["counts"]["pupils"])
-        partner = next(iter(sorted(p.name for p in (scratch / "home" / "shares").iterdir() if p.is_dir())))
+        partner = min(p.name for p in (scratch / "home" / "shares").iterdir() if p.name.startswith("la-"))
         base = f"http://127.0.0.1:{port}"
         _dismiss_welcome(base)
         pages = {
-            "asset-graph.png": f"{base}/asset-groups",
-            "school-partition.png": f"{base}/assets/pupils?view=partitions&partition={automatic}",
-            "manual-school-partition.png": f"{base}/assets/pupil_change_set?view=partitions&partition={manual}",
-            "check-history.png": f"{base}/assets/pupils?view=checks&checkDetail=no_quarantined_records",
-            "share-partition.png": f"{base}/assets/partner_shares?view=partitions&partition={partner}",
-            "sync-run-tags.png": f"{base}/runs?tags=%5B%7B%22key%22%3A%22mis%2Ftrigger%22%2C%22value%22%3A%22cli%3Async%22%7D%5D",
+            "asset-graph.png": (f"{base}/asset-groups", "e"),
+            "school-partition.png": (f"{base}/assets/pupils?view=partitions&partition={automatic}", ""),
+            "manual-school-partition.png": (f"{base}/assets/pupil_change_set?view=partitions&partition={manual}", ""),
+            "check-history.png": (f"{base}/assets/pupils?view=checks&checkDetail=no_quarantined_records", ""),
+            "share-partition.png": (f"{base}/assets/partner_shares?view=partitions&partition={partner}", ""),
+            "sync-run-tags.png": (f"{base}/runs", ""),
         }
-        for name, url in pages.items():
-            _shoot(url, OUT / name, scratch / "chromium")
+        browser = Browser(scratch / "chromium")
+        try:
+            for name, (url, keys) in pages.items():
+                browser.shoot(url, OUT / name, keys)
+        finally:
+            browser.close()
     finally:
         ui.terminate()
         ui.wait(timeout=60)
