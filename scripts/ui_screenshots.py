@@ -124,9 +124,14 @@ class Browser:
             if message.get("id") == self.ids:
                 return message.get("result", {})
 
-    def shoot(self, url: str, path: Path, keys: str = "") -> None:
+    def shoot(self, url: str, path: Path, keys: str = "", tab: str = "") -> None:
         self.call("Page.navigate", url=url)
         time.sleep(8)  # the UI fetches and lays out the graph after the page loads
+        if tab:  # a tab the URL cannot name (e.g. a check's execution history): click it by its text
+            self.call("Runtime.evaluate", expression=(
+                "[...document.querySelectorAll('button, a, [role=tab]')]"
+                f".find(e => e.textContent.trim() === {json.dumps(tab)})?.click()"))
+            time.sleep(4)
         for key in keys:  # Alt+key: the asset graph's shortcuts (Alt+E expands every group)
             for kind in ("keyDown", "keyUp"):
                 self.call("Input.dispatchKeyEvent", type=kind, modifiers=1, key=key, code=f"Key{key.upper()}",
@@ -165,14 +170,16 @@ def main() -> None:
             "asset-graph.png": (f"{base}/asset-groups", "e"),
             "school-partition.png": (f"{base}/assets/pupils?view=partitions&partition={automatic}", ""),
             "manual-school-partition.png": (f"{base}/assets/pupil_change_set?view=partitions&partition={manual}", ""),
-            "check-history.png": (f"{base}/assets/pupils?view=checks&checkDetail=no_quarantined_records", ""),
+            "check-history.png": (f"{base}/assets/pupils?view=checks&checkDetail=no_quarantined_records", "",
+                                  "Execution history"),
+            "retention-check.png": (f"{base}/assets/named_data_purge?view=checks", ""),
             "share-partition.png": (f"{base}/assets/partner_shares?view=partitions&partition={partner}", ""),
             "sync-run-tags.png": (f"{base}/runs", ""),
         }
         browser = Browser(scratch / "chromium")
         try:
-            for name, (url, keys) in pages.items():
-                browser.shoot(url, OUT / name, keys)
+            for name, (url, keys, *tab) in pages.items():
+                browser.shoot(url, OUT / name, keys, *tab)
         finally:
             browser.close()
     finally:

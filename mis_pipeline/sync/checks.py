@@ -1,6 +1,7 @@
 """The contract check, per school partition, read-only: it reads the warehouse's quarantine and
-never contacts a connector, so "Execute" in the UI (or `check_school_data`) re-verifies any
-school at any time without side effects."""
+never contacts a connector, so the `check_school_data` job re-verifies any schools at any time
+without side effects. (Dagster 1.13's UI does not yet offer "Execute" on a partitioned asset's
+check by itself; the job's launchpad picks the partitions instead.)"""
 
 
 import warnings
