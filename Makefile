@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test ui bench bench-encryption bench-retention simulator clean
+.PHONY: install demo test ui bench bench-encryption bench-retention simulator screenshots clean
 
 # The venv is rebuilt when setup.py changes; the package is installed editable with the dev extras.
 $(BIN)/.installed: setup.py
@@ -34,6 +34,10 @@ bench-encryption: install
 
 bench-retention: install
 	$(BIN)/python benchmarks/bench_retention.py
+
+# The Dagster UI over a throwaway demo instance, photographed in headless Chromium (docs/ui/*.png).
+screenshots: install
+	$(BIN)/python scripts/ui_screenshots.py
 
 clean:
 	rm -rf .mis_home

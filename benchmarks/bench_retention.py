@@ -127,7 +127,7 @@ def measure(url: str) -> dict:
     report = purge_named(engine, vault, AS_OF, actor="bench")
     timings["purge_s"] = time.perf_counter() - start
     start = time.perf_counter()
-    late = named_past_deadline(engine, AS_OF)
+    late = len(named_past_deadline(engine, AS_OF))
     with engine.connect() as conn:
         unlinked = sum(unlinked_counts(conn).values())
     timings["checks_s"] = time.perf_counter() - start

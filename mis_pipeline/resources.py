@@ -35,7 +35,6 @@ def build_resources() -> dict:
         "xod": XodResource(api_url=_env_or("XPORTER_API_URL", XPORTER_DEFAULT_URL),
                            relying_party=_env_or("XPORTER_RELYING_PARTY", ""),
                            requests_per_second=_requests_per_second("XPORTER_REQUESTS_PER_SECOND")),
-        "warehouse": WarehouseResource(database_url=_env_or("MIS_DATABASE_URL", ""),
-                                       master_key=_env_or("MIS_MASTER_KEY", ""),
-                                       previous_master_keys=_env_or("MIS_PREVIOUS_MASTER_KEYS", "")),
+        # The database URL and master keys: read from the environment when used, never run config.
+        "warehouse": WarehouseResource(),
     }

@@ -24,13 +24,38 @@ def definitions() -> dg.Definitions:
 # Runs this code executes in-process carry their host and process, so a later command can tell a
 # run whose process was killed (it stays STARTED for ever, holding its pool slot) from a live one.
 HOST_TAG, PID_TAG = "mis/host", "mis/pid"
+# Who and why, on every run: the command or automation that started it (`cli:sync`, a schedule or
+# sensor's name, `ui` for the launchpad), the person (config.operator_name()) and the schools it covers.
+TRIGGER_TAG, OPERATOR_TAG = "mis/trigger", "mis/operator"
+SCHOOL_COUNT_TAG, SCHOOL_RANGE_TAG, SCHOOL_NAMES_TAG = "mis/schools", "mis/school_range", "mis/school_names"
+NAMES_SHOWN = 5  # a tag is read at a glance: the first few names, then how many more
+
+
+def school_tags(urns: list[str], names: dict[str, str]) -> dict[str, str]:
+    """Tags naming the schools a run covers: how many, the URN range, and the first few names
+    (school names are public, from GIAS; nothing about a pupil)."""
+    if not urns:
+        return {SCHOOL_COUNT_TAG: "0"}
+    shown = [f"{urn} {names.get(urn, '(not registered)')}" for urn in urns[:NAMES_SHOWN]]
+    more = f"; +{len(urns) - NAMES_SHOWN} more" if len(urns) > NAMES_SHOWN else ""
+    return {SCHOOL_COUNT_TAG: str(len(urns)), SCHOOL_RANGE_TAG: f"{urns[0]}..{urns[-1]}",
+            SCHOOL_NAMES_TAG: "; ".join(shown) + more}
+
+
+def who_and_why(trigger: str) -> dict[str, str]:
+    """The trigger and operator tags of a run a person or automation starts."""
+    from mis_pipeline.config import operator_name
+
+    return {TRIGGER_TAG: trigger, OPERATOR_TAG: operator_name()}
 
 
 def run_job(instance: dg.DagsterInstance, job_name: str, run_config: dict | None = None,
-            tags: dict | None = None) -> dg.ExecuteInProcessResult:
+            tags: dict | None = None, trigger: str | None = None) -> dg.ExecuteInProcessResult:
+    """Run a job here, recorded on the instance, tagged with who started it and why (`trigger`:
+    by default the CLI and the job's name)."""
     reap_dead_runs(instance)
     config = {**QUIET_CONSOLE, **(run_config or {})}
-    own = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
+    own = {**who_and_why(trigger or f"cli:{job_name}"), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     return definitions().resolve_job_def(job_name).execute_in_process(
         instance=instance, run_config=config, tags={**(tags or {}), **own}, raise_on_error=False)
 

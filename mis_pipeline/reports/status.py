@@ -13,7 +13,8 @@ from mis_pipeline.warehouse.change_store import pending_change_sets
 from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils, quarantine, sync_state
 
 
-def _counts_by_school(engine: Engine, table, *where) -> dict[str, int]:
+def counts_by_school(engine: Engine, table, *where) -> dict[str, int]:
+    """Rows of `table` per school (the sync's Dagster metadata reports the same figures)."""
     with engine.connect() as conn:
         query = select(table.c.school_urn, func.count()).where(*where).group_by(table.c.school_urn)
         return dict(conn.execute(query).all())
@@ -21,10 +22,10 @@ def _counts_by_school(engine: Engine, table, *where) -> dict[str, int]:
 
 def school_status(engine: Engine) -> list[dict]:
     """One entry per registered school, in URN order (the `status --json` document's `schools`)."""
-    held = _counts_by_school(engine, pupils)
-    deleted = _counts_by_school(engine, pupils, pupils.c.deleted_at.is_not(None))
-    datasets = {name: _counts_by_school(engine, table) for name, table in DATASET_TABLES.items()}
-    quarantined = _counts_by_school(engine, quarantine)
+    held = counts_by_school(engine, pupils)
+    deleted = counts_by_school(engine, pupils, pupils.c.deleted_at.is_not(None))
+    datasets = {name: counts_by_school(engine, table) for name, table in DATASET_TABLES.items()}
+    quarantined = counts_by_school(engine, quarantine)
     pending = pending_change_sets(engine)
     with engine.connect() as conn:
         final_years = {urn: facts.final_year for urn, facts in school_facts(conn, london_today()).items()}

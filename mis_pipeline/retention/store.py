@@ -213,10 +213,10 @@ def due_within(engine: Engine, today: date, days: int) -> list[dict]:
              "overdue": first[urn, rule] <= today} for (urn, rule), n in sorted(counts.items())]
 
 
-def named_past_deadline(engine: Engine, as_of: date) -> int:
-    """Pupils (named, or known only through quarantine) still held on or after their due date: must be 0."""
+def named_past_deadline(engine: Engine, as_of: date) -> list[DueSubject]:
+    """Pupils (named, or known only through quarantine) still held on or after their due date: must be none."""
     with engine.connect() as conn:
-        return sum(1 for _ in due_subjects(conn, as_of, as_of))
+        return list(due_subjects(conn, as_of, as_of))
 
 
 def unnamed_past_deadline(engine: Engine, as_of: date) -> int:

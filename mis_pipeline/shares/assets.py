@@ -12,7 +12,11 @@ from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .partners import Partner, all_partners
-from .store import make_share, school_links
+from mis_pipeline.registry.store import list_schools
+from mis_pipeline.runs import TRIGGER_TAG
+from mis_pipeline.sync.assets import TABLE_ASSETS
+
+from .store import ShareResult, make_share, school_links
 
 OWNERS = ["team:data-engineering"]
 PARTNERS = dg.DynamicPartitionsDefinition(name="partners")
@@ -45,7 +49,9 @@ warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", categor
 @dg.asset(
     key="partner_shares", group_name="shares", kinds={"python", "csv", "parquet"}, owners=OWNERS,
     partitions_def=PARTNERS, backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=["pupils", "pupil_details", "attendance_sessions", "assessment_results", "pupil_groups"],
+    # The registry (with GIAS's LA, trust and diocese) decides who the recipients are.
+    deps=["school_registry", "gias_establishments", *TABLE_ASSETS],
+    output_required=False,  # each partner partition gets its own materialisation, with its own figures
 )
 def partner_shares(context: dg.AssetExecutionContext, config: ShareConfig, warehouse: WarehouseResource):
     """What each partner receives: its own schools only (a school's local authority, trust or
@@ -60,18 +66,25 @@ def partner_shares(context: dg.AssetExecutionContext, config: ShareConfig, wareh
     except (KeyringError, MissingMasterKeyError) as error:
         raise dg.Failure(description=str(error)) from None
     root = share_root(config)
-    totals = {"partners": 0, "schools": 0, "pupils": 0}
+    names = {school.urn: school.name for school in list_schools(engine)}
     for key in context.partition_keys:
-        result = make_share(engine, vault, Partner.parse(key), root, context.run.run_id,
-                            actor=run_actor(context.run.tags))
-        totals["partners"] += 1
-        totals["schools"] += len(result.schools)
-        totals["pupils"] += result.counts["pupils"]
+        result = make_share(engine, vault, Partner.parse(key), root, context.run.run_id, actor=run_actor(context.run.tags))
         context.log.info(f"{key}: {len(result.schools)} schools, {result.counts['pupils']} pupils")
-    return dg.MaterializeResult(metadata=totals)
+        yield dg.AssetMaterialization("partner_shares", partition=key, metadata=share_metadata(result, names))
+
+
+def share_metadata(result: ShareResult, names: dict[str, str]) -> dict:
+    """One partner's share: its schools (by URN and name), its pupils and rows per dataset, and its
+    data files (CSV and Parquet, beside the manifest) in the folder `dagster/uri` names."""
+    files = [path for path in result.folder.iterdir() if path.is_file() and path.name != "manifest.json"]
+    return {"schools": len(result.schools), "pupils": result.counts.get("pupils", 0), **{f"rows_{name}": n for name, n in sorted(result.counts.items())},
+            "school_names": dg.MetadataValue.md("\n".join(f"- {urn} {names.get(urn, '')}" for urn in result.schools)),
+            "files": len(files), "manifest_sha256": result.manifest_sha256,
+            "dagster/uri": result.folder.resolve().as_uri()}
 
 
 share_with_partners_job = dg.define_asset_job(
     SHARE_JOB, selection=["partner_shares"], partitions_def=PARTNERS, executor_def=dg.in_process_executor,
+    tags={TRIGGER_TAG: "ui"},  # a launchpad run; the CLI sets its own
     description="Write each selected partner's share (one folder per partner) and audit it.",
 )

@@ -25,6 +25,7 @@ from mis_pipeline.warehouse.vault import open_vault
 from .assets import SYNC_OP
 from .batching import contiguous_ranges
 from .changes import CHANGE_KINDS
+from .checks import CHECK_JOB
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
@@ -43,7 +44,8 @@ class SyncSummary:
     success: bool = True
     lines: list[str] = field(default_factory=list)
     failure_reason: str = ""
-    run_ids: list[str] = field(default_factory=list)
+    run_ids: list[str] = field(default_factory=list)  # discovery, then each sync run
+    check_run_ids: list[str] = field(default_factory=list)  # the contract checks after each sync run
 
 
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
@@ -56,7 +58,7 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
         _refuse_blocked(requested)  # before discovery: a paused school receives no request at all
     hold_storage_connections(instance)
     summary = SyncSummary()
-    discovery = run_job(instance, DISCOVER_SCHOOLS_JOB)
+    discovery = run_job(instance, DISCOVER_SCHOOLS_JOB, trigger="cli:sync")
     summary.run_ids.append(discovery.run_id)
     if not discovery.success:
         return SyncSummary(False, [], f"school discovery failed: {failure_reason(discovery)}", summary.run_ids)
@@ -67,8 +69,11 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
                                            "manual_schools": "apply" if requested else "preview",
                                            "skip_blocked": not requested}}}}
     for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
-        result = run_job(instance, SYNC_SCHOOLS_JOB, config, tags={RANGE_START: start, RANGE_END: end})
+        tags = {RANGE_START: start, RANGE_END: end}
+        result = run_job(instance, SYNC_SCHOOLS_JOB, config, tags=tags, trigger="cli:sync")
         summary.run_ids.append(result.run_id)
+        # The contract checks of the same schools, from the warehouse only (never a connector).
+        summary.check_run_ids.append(run_job(instance, CHECK_JOB, tags=tags, trigger="cli:sync").run_id)
         summary.lines.extend(_school_lines(result.run_id))
         if not result.success:
             summary.success = False

@@ -1,8 +1,8 @@
-"""Counts for Dagster metadata and logs. Only URNs, dataset names and numbers: never a pupil value."""
+"""Counts for Dagster metadata and logs, per school. Only URNs, dataset names and numbers: never a pupil value."""
 
 from __future__ import annotations
 
-from collections import Counter
+from mis_pipeline.warehouse.school_store import SyncCounts
 
 from .changes import CHANGE_KINDS
 from .runner import SchoolOutcome
@@ -13,21 +13,11 @@ def outcome_summary(outcome: SchoolOutcome) -> str:
         return f"school {outcome.urn}: {outcome.status} ({outcome.reason})"
     parts = [f"{d} {c.fetched} fetched/{c.inserted} new/{c.updated} updated/{c.quarantined} quarantined"
              for d, c in sorted(outcome.counts.items())]
+    if outcome.change_set_status == "pending":
+        return f"school {outcome.urn}: manual school, {outcome.mode} sync; changes {PENDING}: " + "; ".join(parts)
     refused = f"; not authorised: {', '.join(outcome.not_authorised)}" if outcome.not_authorised else ""
     removed = f"; removed (out of scope): {', '.join(outcome.withdrawn)}" if outcome.withdrawn else ""
     return f"school {outcome.urn}: {outcome.mode} sync; " + "; ".join(parts) + refused + removed
-
-
-def _totals(outcomes: list[SchoolOutcome], dataset: str) -> tuple[Counter, Counter]:
-    """Run totals of one dataset's counts, and of its quarantined records by the rule they broke."""
-    totals: Counter = Counter()
-    rules: Counter = Counter()
-    for outcome in outcomes:
-        counts = outcome.counts.get(dataset)
-        if counts is not None:
-            totals.update({k: v for k, v in vars(counts).items() if isinstance(v, int)})
-            rules.update(dict(counts.quarantined_by_rule))
-    return totals, rules
 
 
 def changed(outcome: SchoolOutcome) -> bool:
@@ -42,44 +32,64 @@ def changed(outcome: SchoolOutcome) -> bool:
         c.inserted or c.updated or c.deleted or c.quarantined for c in outcome.counts.values())
 
 
-def change_set_metadata(outcomes: list[SchoolOutcome]) -> dict:
-    """Run totals of the change sets: schools applied or pending, pupils per kind of change."""
-    with_sets = [o for o in outcomes if o.change_set]
-    kinds: Counter = Counter()
-    for outcome in with_sets:
-        kinds.update(outcome.change_set["pupils"])
-    return {
-        "schools_applied": sum(1 for o in with_sets if o.change_set_status == "applied"),
-        "schools_pending": sum(1 for o in with_sets if o.change_set_status == "pending"),
-        **{f"pupils_{kind}": kinds[kind] for kind in CHANGE_KINDS},
-    }
+# ── per school partition ─────────────────────────────────────────────────────────────────────
+# A school partition's events carry that school's own figures, never the run's totals.
+TABLE_FIGURES = ("fetched", "inserted", "updated", "unchanged", "deleted", "quarantined")
+PENDING = "pending, not applied"
+REMOVED = "removed: no longer in the school's scope"
 
 
-def extract_metadata(outcomes: list[SchoolOutcome]) -> dict:
-    statuses = Counter(o.status for o in outcomes)
-    return {
-        "schools": len(outcomes),
-        "schools_synced": statuses["synced"],
-        "schools_failed": statuses["failed"] + statuses["refused"],
-        "schools_skipped": statuses["skipped"],
-        "schools_not_authorised": statuses["not_authorised"],
-        "full_syncs": sum(1 for o in outcomes if o.mode == "full"),
-        "incremental_syncs": sum(1 for o in outcomes if o.mode == "incremental"),
-        "records_fetched": sum(c.fetched for o in outcomes for c in o.counts.values()),
-    }
+def _table_changed(counts: SyncCounts) -> bool:
+    return bool(counts.inserted or counts.updated or counts.deleted or counts.quarantined)
 
 
-def dataset_metadata(outcomes: list[SchoolOutcome], dataset: str) -> dict:
-    """Run totals for one dataset. Dagster copies this onto every school partition's event, so it
-    stays small; each school's own counts are in the warehouse's sync log (and `status`)."""
-    totals, rules = _totals(outcomes, dataset)
-    return {
-        "quarantined_by_rule": dict(sorted(rules.items())),
-        "inserted": totals["inserted"],
-        "updated": totals["updated"],
-        "unchanged": totals["unchanged"],
-        "deleted": totals["deleted"],
-        "quarantined": totals["quarantined"],
-        "schools_in_run": len(outcomes),
-        "schools_not_authorised": sum(1 for o in outcomes if dataset in o.not_authorised),
-    }
+def _figures(counts: SyncCounts) -> dict[str, int]:
+    return {name: getattr(counts, name) for name in TABLE_FIGURES}
+
+
+def school_table_metadata(outcome: SchoolOutcome, held: dict[str, int]) -> dict[str, dict]:
+    """Per table written for the school by this sync: its own figures and what it holds now
+    (`held`, as `status` reports it). A table is reported when the sync changed it or read it whole
+    (first contact); an item the school never granted or withholds is never in `outcome.counts`
+    (one withheld since the last sync is reported once, as removed, held 0), and a manual school's
+    preview wrote nothing, so nothing is reported for it."""
+    if outcome.status != "synced" or outcome.change_set_status == "pending":
+        return {}
+    written = {dataset: {**_figures(counts), "held": held.get(dataset, 0), "dagster/row_count": held.get(dataset, 0)}
+               for dataset, counts in outcome.counts.items()
+               if dataset not in outcome.withdrawn and (_table_changed(counts) or outcome.mode == "full")}
+    # An item the school stopped allowing: its rows were deleted, and the partition says so (Dagster
+    # 1.13's SQL storages cannot wipe one partition, so its latest event is this one).
+    removed = {dataset: {"status": REMOVED, "held": 0, "dagster/row_count": 0} for dataset in outcome.withdrawn}
+    return dict(sorted({**written, **removed}.items()))
+
+
+def school_pending_metadata(outcome: SchoolOutcome) -> dict | None:
+    """A manual school's change set held for review: what it would change, marked as not applied."""
+    if outcome.status != "synced" or outcome.change_set_status != "pending" or not outcome.change_set:
+        return None
+    rows = {f"{dataset}_{name}": value for dataset, counts in sorted(outcome.counts.items())
+            for name, value in _figures(counts).items() if name != "unchanged" and value}
+    return {"status": PENDING, **_pupil_kinds(outcome.change_set), **rows}
+
+
+def school_change_set_metadata(outcome: SchoolOutcome) -> dict | None:
+    """An applied change set: pupils per kind of change."""
+    if outcome.change_set_status != "applied" or not outcome.change_set:
+        return None
+    return {"status": "applied", **_pupil_kinds(outcome.change_set)}
+
+
+def _pupil_kinds(change_set: dict) -> dict[str, int]:
+    return {f"pupils_{kind}": change_set["pupils"].get(kind, 0) for kind in CHANGE_KINDS}
+
+
+def school_extract_metadata(outcome: SchoolOutcome) -> dict | None:
+    """What the school's connector delivered, when the sync changed anything (or computed a pending
+    change set); a sync with nothing new re-materialises nothing."""
+    if not (changed(outcome) or outcome.change_set):
+        return None
+    fetched = {f"fetched_{dataset}": counts.fetched for dataset, counts in sorted(outcome.counts.items())}
+    return {"mode": outcome.mode or "", "records_fetched": sum(fetched.values()), **fetched,
+            "items_not_authorised": ", ".join(outcome.not_authorised) or "none",
+            "items_removed_out_of_scope": ", ".join(outcome.withdrawn) or "none"}

@@ -10,6 +10,7 @@ import dagster as dg
 from mis_pipeline.lib.dates import london_today
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
+from mis_pipeline.runs import TRIGGER_TAG
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .assets import SYNC_OP
@@ -20,9 +21,8 @@ from .planning import batch_ranges, positive_int_setting
 BATCH_SIZE_ENV, DEFAULT_BATCH_SIZE = "MIS_SYNC_BATCH_SIZE", 500
 NIGHTLY_SYNC_SCHEDULE = "nightly_sync_schedule"
 NIGHTLY_CRON, NIGHTLY_TIMEZONE = "0 2 * * *", "Europe/London"
-# Every run started by automation carries this tag (value: the sensor or schedule), so the run
+# Every run started by automation carries TRIGGER_TAG (value: the sensor or schedule), so the run
 # queue can hold automation to a share of the runs (`tag_concurrency_limits` in dagster.yaml).
-TRIGGER_TAG = "mis/trigger"
 AUTOMATION_MAX_WORKERS = 4
 
 # Automation covers ranges of schools: manual schools' changes are only held as pending change

@@ -65,7 +65,7 @@ def test_final_year_pupils_are_purged_on_the_last_day_of_february_and_not_a_day_
     with engine.connect() as conn:
         records = conn.execute(sa.select(unnamed_pupils.c.rule, sa.func.count()).group_by(unnamed_pupils.c.rule)).all()
     assert records == [("completed_key_stage", sum(leaving.values()))]
-    assert named_past_deadline(engine, deadline) == 0
+    assert named_past_deadline(engine, deadline) == []
 
 
 def test_a_schools_pupils_go_six_months_after_its_subscription_ends(simulator, population, registry, instance, engine):

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections import defaultdict
 
+import dagster as dg
 import pandas as pd
 import pytest
 
@@ -71,6 +72,17 @@ def test_every_partners_share_holds_exactly_its_own_schools_and_counts(simulator
     audits = {e["detail"]["partner"]: e["detail"] for e in read_audit(engine, action="share_made")}
     assert {k: (v["schools"], v["counts"]) for k, v in audits.items()} == {
         k: (m["schools"], m["counts"]) for k, m in manifests.items()}
+    assert {key: partition_figures(instance, key) for key in manifests} == {key: {
+        "schools": len(m["schools"]), "pupils": m["counts"]["pupils"], "files": len(m["files"]),
+        **{f"rows_{d}": n for d, n in m["counts"].items()}, "dagster/uri": (tmp_path / key).resolve().as_uri()}
+        for key, m in manifests.items()}  # each partner partition shows its own share, not the run's
+
+
+def partition_figures(instance, partner: str) -> dict:
+    [record] = instance.fetch_materializations(dg.AssetRecordsFilter(
+        asset_key=dg.AssetKey("partner_shares"), asset_partitions=[partner]), limit=1).records
+    metadata = record.asset_materialization.metadata
+    return {k: v.value for k, v in metadata.items() if k not in ("school_names", "manifest_sha256")}
 
 
 def test_a_shared_pupil_file_holds_the_pupils_as_the_school_knows_them_and_no_internal_keys(

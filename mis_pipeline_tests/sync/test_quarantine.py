@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 import dagster as dg
 
 from mis_pipeline.reports.status import school_status
-from mis_pipeline.sync.assets import NO_QUARANTINE_CHECK
+from mis_pipeline.sync.checks import NO_QUARANTINE_CHECK
 from mis_pipeline.sync.held_back import HELD_BACK
 from mis_pipeline.sync.launch import run_sync
 from mis_pipeline.warehouse.reader import read_quarantine
@@ -23,11 +23,13 @@ def counts_of(engine, urn: str) -> dict:
     return next(e["counts"] for e in school_status(engine) if e["urn"] == urn)
 
 
-def latest_check_metadata(instance, asset: str) -> dict:
+def latest_check_metadata(instance, asset: str, urn: str) -> dict:
+    """The school partition's latest result of the contract check (school name aside)."""
     key = dg.AssetCheckKey(dg.AssetKey(asset), NO_QUARANTINE_CHECK)
-    [record] = instance.event_log_storage.get_asset_check_execution_history(key, limit=1)
-    evaluation = record.event.dagster_event.event_specific_data
-    return {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items()}}
+    records = instance.event_log_storage.get_asset_check_execution_history(key, limit=100)
+    evaluation = next(r.event.dagster_event.event_specific_data for r in records
+                      if r.event and getattr(r.event.dagster_event.event_specific_data, "partition", None) == urn)
+    return {"passed": evaluation.passed, **{k: v.value for k, v in evaluation.metadata.items() if k != "school"}}
 
 
 def test_bad_records_are_quarantined_with_their_rules_and_the_rest_of_the_school_lands(
@@ -41,9 +43,11 @@ def test_bad_records_are_quarantined_with_their_rules_and_the_rest_of_the_school
     rules = Counter(q["rule"] for q in read_quarantine(engine, vault, school.urn))
     assert rules == Counter({"date_of_birth: missing": 1, "upn: not a valid UPN (13 characters, DfE check letter)": 1,
                              HELD_BACK: sum(held_back.values())})
-    assert latest_check_metadata(instance, "pupils") == {
-        "passed": False, "quarantined": 2,
-        "failures_by_rule": {"date_of_birth: missing": 1, "upn: not a valid UPN (13 characters, DfE check letter)": 1}}
+    assert latest_check_metadata(instance, "pupils", school.urn) == {
+        "passed": False, "quarantined": 2, "rule: date_of_birth: missing": 1,
+        "rule: upn: not a valid UPN (13 characters, DfE check letter)": 1}
+    other = population.approved_schools()[1].urn
+    assert latest_check_metadata(instance, "pupils", other) == {"passed": True, "quarantined": 0}
     others = [s for s in population.approved_schools() if s.urn != school.urn]
     assert all(counts_of(engine, s.urn)["pupils"] == len(s.pupils) for s in others)
 
