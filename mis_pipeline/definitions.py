@@ -3,7 +3,7 @@
 import dagster as dg
 
 from mis_pipeline.config import refuse_production_without_master_key
-from mis_pipeline.registry.assets import gias_establishments, school_registry
+from mis_pipeline.registry.assets import every_granted_permission_understood, gias_establishments, school_registry
 from mis_pipeline.registry.sensors import school_discovery_sensor
 from mis_pipeline.reports.sar_job import subject_access_report_job
 from mis_pipeline.resources import build_resources
@@ -25,7 +25,8 @@ refuse_production_without_master_key()  # the code location does not load withou
 defs = dg.Definitions(
     assets=[gias_establishments, school_registry, sync_school_data, retention_eligible_records, named_data_purge,
             unnamed_data_purge, partner_shares, unnamed_pupil_records, audit_log],
-    asset_checks=[*quarantine_checks, *retention_checks, unlinked_after_sync, unlinked_after_purge],
+    asset_checks=[*quarantine_checks, *retention_checks, unlinked_after_sync, unlinked_after_purge,
+                  every_granted_permission_understood],
     jobs=[check_school_data_job, discover_schools_job, import_gias_job, sync_schools_job, purge_retention_job,
           share_with_partners_job,
           subject_access_report_job],

@@ -15,6 +15,7 @@ from mis_pipeline.registry.store import list_schools
 from mis_pipeline.reports.status import school_status
 from mis_pipeline.runs import OPERATOR_TAG, SCHOOL_COUNT_TAG, SCHOOL_NAMES_TAG, SCHOOL_RANGE_TAG, TRIGGER_TAG, run_job
 from mis_pipeline.sync.assets import TABLE_ASSETS
+from mis_pipeline.sync.checks import NO_QUARANTINE_CHECK
 from mis_pipeline.sync.jobs import SYNC_SCHOOLS_JOB
 from mis_pipeline.sync.launch import RANGE_END, RANGE_START, run_sync
 from mis_pipeline.sync.report import PENDING, TABLE_FIGURES
@@ -109,9 +110,12 @@ def test_every_asset_check_executed_alone_contacts_no_connector_and_changes_no_r
     simulator.clear_request_log()
     global_job = defs.resolve_implicit_global_asset_job_def()
     check_keys = list(defs.resolve_asset_graph().asset_check_keys)
-    assert len(check_keys) == len(TABLE_ASSETS) + 2  # the contract check per table, and the two retention checks
+    # the contract check per table, the two retention checks, the unlinked-rows check after sync and after purge,
+    # and the registry's permissions check
+    assert len(check_keys) == len(TABLE_ASSETS) + 2 + 2 + 1
     for key in check_keys:
         partitioned = key.asset_key in {dg.AssetKey(t) for t in TABLE_ASSETS}
+        per_school = partitioned and key.name == NO_QUARANTINE_CHECK  # the unlinked-rows check is warehouse-wide
         # What the UI's "Execute" launches (the global asset job, that one check, no asset); for a
         # partitioned check the UI offers the `check_school_data` launchpad, which runs the same step.
         job = global_job.get_subset(asset_selection=set(), asset_check_selection={key})
@@ -120,7 +124,7 @@ def test_every_asset_check_executed_alone_contacts_no_connector_and_changes_no_r
         assert result.success, key
         [evaluation] = result.get_asset_check_evaluations()
         assert (evaluation.asset_check_key, evaluation.passed) == (key, True)
-        assert evaluation.partition == (automatic if partitioned else None)
+        assert evaluation.partition == (automatic if per_school else None)
     assert simulator.request_log == []
     assert _row_counts(engine) == before
 

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, insert, or_, select
 from data_contracts import AUDIT_LOG, split_valid
 
 from mis_pipeline.config import operator_name
+from mis_pipeline.runs import OPERATOR_TAG
 from mis_pipeline.warehouse.schema import audit_log
 
 
@@ -56,7 +57,6 @@ def _concerns(entry: dict, school_urn: str) -> bool:
 
 SHARE_ACTION = "share_made"
 SCHEDULE_TAG, SENSOR_TAG = "dagster/schedule_name", "dagster/sensor_name"
-OPERATOR_TAG = "mis/operator"
 
 
 def run_actor(tags: Mapping[str, str]) -> str:

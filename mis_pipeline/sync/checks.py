@@ -76,8 +76,13 @@ def _quarantine_check(dataset: str) -> dg.AssetChecksDefinition:
 
 quarantine_checks = [_quarantine_check(dataset) for dataset in TABLE_ASSETS]
 
+# Retention's whole-warehouse check that no pupil-linked row outlives its pupil (defined in
+# retention/assets.py) also follows every sync: a sync is where such rows could appear.
+UNLINKED_AFTER_SYNC = dg.AssetCheckKey(dg.AssetKey("pupils"), "no_unlinked_pupil_rows")
+
 check_school_data_job = dg.define_asset_job(
-    CHECK_JOB, selection=dg.AssetSelection.checks(*quarantine_checks), partitions_def=SCHOOLS,
+    CHECK_JOB, selection=dg.AssetSelection.checks(*quarantine_checks, UNLINKED_AFTER_SYNC), partitions_def=SCHOOLS,
     executor_def=dg.in_process_executor,
-    description="Re-evaluate the contract checks of the schools in the run's range, from the warehouse only.",
+    description=("Re-evaluate the contract checks of the schools in the run's range, and that no pupil-linked row "
+                 "outlives its pupil, from the warehouse only."),
 )

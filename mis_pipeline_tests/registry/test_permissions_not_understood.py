@@ -7,7 +7,7 @@ import dagster as dg
 
 from mis_pipeline.connectors.wonde import WondeResource
 from mis_pipeline.connectors.xod import XodResource
-from mis_pipeline.registry.assets import PERMISSIONS_CHECK, school_registry
+from mis_pipeline.registry.assets import PERMISSIONS_CHECK, every_granted_permission_understood, school_registry
 from mis_pipeline.reports.schools import render_schools, school_listing
 from mis_pipeline.reports.status import school_status
 from mis_pipeline.simulator.population import build_population
@@ -25,11 +25,11 @@ def test_a_granted_permission_the_product_does_not_understand_is_reported(wareho
     instance = dg.DagsterInstance.ephemeral()
     (tmp_path / "none.json").write_text("{}")  # no XoD school: this is about Wonde's permissions
     with SimulatorServer(population, token=TOKEN).start() as server:
-        result = dg.materialize([school_registry], instance=instance, resources={
+        result = dg.materialize([school_registry, every_granted_permission_understood], instance=instance, resources={
             "wonde": WondeResource(api_url=server.wonde_url, api_token=TOKEN, requests_per_second=0),
             "xod": XodResource(api_url=server.xod_url, relying_party="mis-pipeline.local",
                                school_secrets_path=str(tmp_path / "none.json"), requests_per_second=0),
-            "warehouse": WarehouseResource(database_url=warehouse_url),
+            "warehouse": WarehouseResource(),  # MIS_DATABASE_URL: the warehouse under test
         })
     [check] = result.get_asset_check_evaluations()
     assert (check.check_name, check.passed, check.severity) == (PERMISSIONS_CHECK, False, dg.AssetCheckSeverity.WARN)
