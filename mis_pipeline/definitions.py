@@ -12,7 +12,9 @@ from mis_pipeline.retention.assets import (
 )
 from mis_pipeline.shares.assets import partner_shares, share_with_partners_job
 from mis_pipeline.sync.assets import sync_school_data
-from mis_pipeline.sync.jobs import discover_schools_job, import_gias_job, sync_schools_job
+from mis_pipeline.sync.jobs import (
+    discover_schools_job, import_gias_job, sync_schools_celery_job, sync_schools_job,
+)
 from mis_pipeline.sync.schedules import nightly_sync_schedule
 from mis_pipeline.sync.sensors import new_pupil_sensor
 
@@ -21,8 +23,8 @@ refuse_production_without_master_key()  # the code location does not load withou
 defs = dg.Definitions(
     assets=[gias_establishments, school_registry, sync_school_data, retention_eligible_records, named_data_purge,
             unnamed_data_purge, partner_shares],
-    jobs=[discover_schools_job, import_gias_job, sync_schools_job, purge_retention_job, share_with_partners_job,
-          subject_access_report_job],
+    jobs=[discover_schools_job, import_gias_job, sync_schools_job, sync_schools_celery_job, purge_retention_job,
+          share_with_partners_job, subject_access_report_job],
     schedules=[nightly_sync_schedule, daily_retention_purge],
     sensors=[school_discovery_sensor, new_pupil_sensor],
     resources=build_resources(),

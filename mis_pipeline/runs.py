@@ -30,9 +30,13 @@ def run_job(instance: dg.DagsterInstance, job_name: str, run_config: dict | None
             tags: dict | None = None) -> dg.ExecuteInProcessResult:
     reap_dead_runs(instance)
     config = {**QUIET_CONSOLE, **(run_config or {})}
-    own = {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     return definitions().resolve_job_def(job_name).execute_in_process(
-        instance=instance, run_config=config, tags={**(tags or {}), **own}, raise_on_error=False)
+        instance=instance, run_config=config, tags={**(tags or {}), **own_tags()}, raise_on_error=False)
+
+
+def own_tags() -> dict[str, str]:
+    """The tags that mark a run as orchestrated by this process on this host."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -2,6 +2,8 @@
 
 import dagster as dg
 
+from .distributed import SYNC_SCHOOLS_CELERY_JOB, sync_celery_executor
+
 DISCOVER_SCHOOLS_JOB = "discover_schools"
 IMPORT_GIAS_JOB = "import_gias"
 SYNC_SCHOOLS_JOB = "sync_schools"
@@ -15,6 +17,14 @@ sync_schools_job = dg.define_asset_job(
     SYNC_SCHOOLS_JOB, selection=dg.AssetSelection.groups("sync"),
     executor_def=dg.in_process_executor,  # one step; a subprocess per run would only add seconds
     description="Sync the schools in the run's partition range: extract, validate, write.",
+)
+
+# The same assets with one Celery task per run (a batch of schools) for workers on other processes
+# or machines (deploy/, MIS_SYNC_EXECUTOR=celery); needs the shared PostgreSQL instance.
+sync_schools_celery_job = dg.define_asset_job(
+    SYNC_SCHOOLS_CELERY_JOB, selection=dg.AssetSelection.groups("sync"),
+    executor_def=sync_celery_executor(),
+    description="Sync the schools in the run's partition range on a Celery worker (one task per run).",
 )
 
 import_gias_job = dg.define_asset_job(

@@ -17,7 +17,7 @@ from mis_pipeline.instance import hold_storage_connections
 from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
-from mis_pipeline.runs import failure_reason, run_job
+from mis_pipeline.runs import QUIET_CONSOLE, failure_reason, own_tags, reap_dead_runs, run_job
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.schema import change_sets, sync_log
 from mis_pipeline.warehouse.vault import open_vault
@@ -25,9 +25,13 @@ from mis_pipeline.warehouse.vault import open_vault
 from .assets import SYNC_OP
 from .batching import contiguous_ranges
 from .changes import CHANGE_KINDS
+from .distributed import execute_on_celery, sync_executor_name
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# Celery runs this process orchestrates at once: enough to keep a few workers busy; more workers
+# are fed by more runs in flight (the daemon's run queue in production).
+CELERY_RUNS_AT_ONCE = 8
 
 
 class SyncRefused(Exception):
@@ -43,10 +47,15 @@ class SyncSummary:
 
 
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
-             max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
+             max_workers: int = 4, max_schools_per_run: int | None = None,
+             executor: str | None = None) -> SyncSummary:
     """Discover schools, then sync the requested ones: their changes land, manual or not (a person
     asked). With none requested: every school that may be contacted, automatic schools' changes
-    landing and manual schools' held as pending change sets."""
+    landing and manual schools' held as pending change sets.
+
+    `executor` (default MIS_SYNC_EXECUTOR, else in_process): "celery" runs each batch's step on a
+    Celery worker, several runs at once (the instance must be the shared PostgreSQL one)."""
+    executor = executor or sync_executor_name()
     _check_master_key()
     if requested:
         _refuse_blocked(requested)  # before discovery: a paused school receives no request at all
@@ -62,8 +71,8 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
     config = {"ops": {SYNC_OP: {"config": {"max_workers": max_workers,
                                            "manual_schools": "apply" if requested else "preview",
                                            "skip_blocked": not requested}}}}
-    for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
-        result = run_job(instance, SYNC_SCHOOLS_JOB, config, tags={RANGE_START: start, RANGE_END: end})
+    ranges = contiguous_ranges(ordered, targets, max_schools_per_run or _batch_size())
+    for result in _sync_runs(instance, executor, config, ranges):
         summary.run_ids.append(result.run_id)
         summary.lines.extend(_school_lines(result.run_id))
         if not result.success:
@@ -72,6 +81,23 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
     if not targets:
         summary.lines.append("no schools to sync")
     return summary
+
+
+def _batch_size() -> int:
+    from .schedules import sync_batch_size  # (schedules imports this module)
+
+    return sync_batch_size()  # MIS_SYNC_BATCH_SIZE, as automation batches
+
+
+def _sync_runs(instance: dg.DagsterInstance, executor: str, config: dict, ranges: list[tuple[str, str]]):
+    """The sync runs' results, one per range: in this process one after another, or on Celery
+    workers, CELERY_RUNS_AT_ONCE in flight."""
+    tags = [{RANGE_START: start, RANGE_END: end} for start, end in ranges]
+    if executor == "celery":
+        reap_dead_runs(instance)
+        return execute_on_celery(instance, {**QUIET_CONSOLE, **config}, [{**t, **own_tags()} for t in tags],
+                                 runs_at_once=CELERY_RUNS_AT_ONCE)
+    return (run_job(instance, SYNC_SCHOOLS_JOB, config, tags=t) for t in tags)
 
 
 def _check_master_key() -> None:

@@ -380,14 +380,14 @@ def _row_differences(extra: list, missing: list) -> list[str]:
     return lines
 
 
-# ── the production instance (the repository's dagster.yaml, on PostgreSQL) ─────────────────
+# ── the production instance (deploy/dagster.yaml, on PostgreSQL) ─────────────────
 def use_production_instance(warehouse: Warehouse, repository: Path) -> Path:
     """Point the warehouse's CLI processes at a Dagster instance configured by the repository's
-    dagster.yaml (run queue, pools, run monitoring), stored in the warehouse's own PostgreSQL
+    deploy/dagster.yaml (run queue, pools, run monitoring), stored in the warehouse's own PostgreSQL
     database; returns its DAGSTER_HOME."""
     home = warehouse.home.parent / "dagster_home"
     home.mkdir()
-    shutil.copy(repository / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(repository / "deploy" / "dagster.yaml", home / "dagster.yaml")
     url = sa.engine.make_url(warehouse.url)
     warehouse.env.update(DAGSTER_HOME=str(home), DAGSTER_PG_USERNAME=url.username or "",
                          DAGSTER_PG_PASSWORD=url.password or "", DAGSTER_PG_HOST=url.host or "127.0.0.1",
