@@ -29,7 +29,7 @@ from .crash_support import (
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGSTER_CELERY = str(Path(sys.executable).with_name("dagster-celery"))
-SEED, SCHOOLS, PUPILS = 11, 6, 25
+SEED, SCHOOLS, PUPILS = 11, 4, 20
 BATCH = 2  # schools per run: each run's one step is a batch, one Celery task
 
 
@@ -47,14 +47,19 @@ def broker_or_skip() -> str:
         pytest.skip("no Celery broker (RabbitMQ) answers")
 
 
-@pytest.fixture
-def world(tmp_path):
-    world = World(tmp_path / "files", os.environ, SEED, SCHOOLS, PUPILS, bad_records=0)
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return tmp_path_factory.mktemp("celery")
+
+
+@pytest.fixture(scope="module")
+def world(folder):
+    world = World(folder / "files", os.environ, SEED, SCHOOLS, PUPILS, bad_records=0)
     yield world
     world.stop()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def databases():
     postgres_or_skip()
     made = Databases()
@@ -67,15 +72,15 @@ def databases():
     made.drop_all()
 
 
-@pytest.fixture
-def sites(world, databases, tmp_path):
+@pytest.fixture(scope="module")
+def sites(world, databases, folder):
     """A reference warehouse synced in-process, and one set up identically whose syncs run on Celery
-    (production instance in its own database, its own queue, MIS_SYNC_EXECUTOR=celery)."""
+    (the production instance in its own database, MIS_SYNC_EXECUTOR=celery)."""
     broker = broker_or_skip()
-    template = new_warehouse("postgres", "template", tmp_path, world, databases)
+    template = new_warehouse("postgres", "template", folder, world, databases)
     set_up_through_the_cli(template, world)
-    reference = clone_warehouse(template, "reference", tmp_path, world, databases)
-    distributed = clone_warehouse(template, "celery", tmp_path, world, databases)
+    reference = clone_warehouse(template, "reference", folder, world, databases)
+    distributed = clone_warehouse(template, "celery", folder, world, databases)
     use_production_instance(distributed, ROOT)
     for warehouse in (reference, distributed):
         warehouse.env["MIS_SYNC_BATCH_SIZE"] = str(BATCH)
@@ -130,10 +135,10 @@ class Workers:
                 process.wait()
 
 
-@pytest.fixture
-def workers(sites, tmp_path):
+@pytest.fixture(scope="module")
+def workers(sites, folder):
     _, distributed = sites
-    started = Workers(distributed.env, tmp_path / "workers")
+    started = Workers(distributed.env, folder / "workers")
     for name in ("w1", "w2"):
         started.start(name)
     try:
@@ -163,16 +168,26 @@ def _workers_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
             for event in events if "Executing steps" in event.message]
 
 
-def test_a_sync_fanned_out_over_two_celery_workers_holds_exactly_what_an_in_process_sync_holds(
-        sites, workers, monkeypatch):
+@pytest.fixture(scope="module")
+def first_sync(sites, workers):
+    """Both warehouses' first (full) sync: the reference in-process, the other over the workers;
+    returns the Celery runs' ids."""
     reference, distributed = sites
     reference.sync()
     distributed.sync()
+    with pytest.MonkeyPatch.context() as patch:
+        _with_pg_env(distributed, patch)
+        with _instance(distributed) as instance:
+            return [run.run_id for run in _celery_runs(instance)]
 
+
+def test_a_sync_fanned_out_over_two_celery_workers_holds_exactly_what_an_in_process_sync_holds(
+        sites, first_sync, monkeypatch):
+    reference, distributed = sites
     assert warehouse_state(distributed) == warehouse_state(reference)
     _with_pg_env(distributed, monkeypatch)
     with _instance(distributed) as instance:
-        runs = _celery_runs(instance)
+        runs = [instance.get_run_by_id(run_id) for run_id in first_sync]
         assert len(runs) == -(-len(distributed.server.population.approved_schools()) // BATCH)  # a run per batch
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         took = [worker for run in runs for worker in _workers_of(instance, run.run_id)]
@@ -181,27 +196,29 @@ def test_a_sync_fanned_out_over_two_celery_workers_holds_exactly_what_an_in_proc
 
 
 def test_a_worker_killed_mid_batch_has_its_batch_run_again_on_the_other_and_nothing_is_lost_or_doubled(
-        sites, workers, monkeypatch, tmp_path):
+        sites, workers, first_sync, world, monkeypatch, tmp_path):
     reference, distributed = sites
-    distributed.env["MIS_SYNC_BATCH_SIZE"] = str(SCHOOLS)  # one batch: one step that is killed mid-way
+    world.advance()  # every school has changes: each commits a change set when its delta lands
     reference.sync()
-    # The first answers are slowed (0.3 s each), so the batch's schools (one at a time) commit
-    # slowly enough to kill the worker between them.
-    distributed.server.inject_faults(["slow"] * 25)
+    # One batch (one step, killed mid-way); its schools one at a time, and the first answers slowed
+    # (0.3 s each), so they commit slowly enough to kill the worker between them.
+    distributed.env["MIS_SYNC_BATCH_SIZE"] = str(SCHOOLS)
+    distributed.server.inject_faults(["slow"] * 20)
     _with_pg_env(distributed, monkeypatch)
     engine = sa.create_engine(distributed.url, poolclass=sa.NullPool)
-    with _instance(distributed) as instance, \
-            open(tmp_path / "sync.log", "w") as log:
+    with _instance(distributed) as instance, open(tmp_path / "sync.log", "w") as log:
+        before = set(first_sync)
+        baseline = _change_sets(engine)
         sync = subprocess.Popen([CLI, "sync", "--max-workers", "1"], env=distributed.env, stdout=log, stderr=log,
                                 start_new_session=True)
         try:
-            victim, committed = _kill_after_first_school(instance, engine, workers, sync)
+            victim, committed = _kill_after_first_school(instance, engine, workers, sync, before, baseline)
             assert sync.wait(timeout=SYNC_TIMEOUT) == 0, (tmp_path / "sync.log").read_text()[-2000:]
         finally:
             if sync.poll() is None:
                 os.killpg(sync.pid, signal.SIGKILL)
                 sync.wait()
-        (run,) = _celery_runs(instance)
+        (run,) = [run for run in _celery_runs(instance) if run.run_id not in before]
         took = _workers_of(instance, run.run_id)
     engine.dispose()
 
@@ -211,16 +228,21 @@ def test_a_worker_killed_mid_batch_has_its_batch_run_again_on_the_other_and_noth
     assert warehouse_state(distributed) == warehouse_state(reference)
 
 
-def _kill_after_first_school(instance, engine, workers: Workers, sync: subprocess.Popen) -> tuple[str, int]:
-    """SIGKILL the worker running the sync's step once at least one school of it has committed;
-    returns (its name, schools committed then)."""
+def _change_sets(engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(sa.text("SELECT count(*) FROM change_sets")).scalar_one()
+
+
+def _kill_after_first_school(instance, engine, workers: Workers, sync: subprocess.Popen, before: set[str],
+                             baseline: int) -> tuple[str, int]:
+    """SIGKILL the worker running the new sync run's step once at least one school of it has
+    committed; returns (its name, schools committed then)."""
     deadline = time.monotonic() + SYNC_TIMEOUT
     while time.monotonic() < deadline:
         assert sync.poll() is None, "the sync ended before a worker could be killed mid-batch"
-        runs = _celery_runs(instance)
+        runs = [run for run in _celery_runs(instance) if run.run_id not in before]
         took = _workers_of(instance, runs[0].run_id) if runs else []
-        with engine.connect() as conn:
-            committed = conn.execute(sa.text("SELECT count(*) FROM change_sets")).scalar_one()
+        committed = _change_sets(engine) - baseline
         if took and committed:
             workers.kill(took[0])
             return took[0], committed
