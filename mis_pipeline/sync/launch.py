@@ -7,6 +7,8 @@ in the Dagster UI with their events, metadata and checks. Many schools share one
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -27,11 +29,14 @@ from .batching import contiguous_ranges
 from .changes import CHANGE_KINDS
 from .distributed import execute_on_celery, sync_executor_name
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
+from .planning import discovery_due
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 # Celery runs this process orchestrates at once: enough to keep a few workers busy; more workers
 # are fed by more runs in flight (the daemon's run queue in production).
 CELERY_RUNS_AT_ONCE = 8
+DISCOVERY_MAX_AGE_ENV, DEFAULT_DISCOVERY_MAX_AGE_MINUTES = "MIS_DISCOVERY_MAX_AGE_MINUTES", 60.0
+REGISTRY_ASSET = "school_registry"
 
 
 class SyncRefused(Exception):
@@ -49,7 +54,8 @@ class SyncSummary:
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
              max_workers: int = 4, max_schools_per_run: int | None = None,
              executor: str | None = None) -> SyncSummary:
-    """Discover schools, then sync the requested ones: their changes land, manual or not (a person
+    """Discover schools (unless the registry is fresh: MIS_DISCOVERY_MAX_AGE_MINUTES), then sync the
+    requested ones: their changes land, manual or not (a person
     asked). With none requested: every school that may be contacted, automatic schools' changes
     landing and manual schools' held as pending change sets.
 
@@ -61,10 +67,11 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
         _refuse_blocked(requested)  # before discovery: a paused school receives no request at all
     hold_storage_connections(instance)
     summary = SyncSummary()
-    discovery = run_job(instance, DISCOVER_SCHOOLS_JOB)
-    summary.run_ids.append(discovery.run_id)
-    if not discovery.success:
-        return SyncSummary(False, [], f"school discovery failed: {failure_reason(discovery)}", summary.run_ids)
+    if _discovery_due(instance, requested):
+        discovery = run_job(instance, DISCOVER_SCHOOLS_JOB)
+        summary.run_ids.append(discovery.run_id)
+        if not discovery.success:
+            return SyncSummary(False, [], f"school discovery failed: {failure_reason(discovery)}", summary.run_ids)
 
     targets = _targets(requested)
     ordered = instance.get_dynamic_partitions(SCHOOLS.name)
@@ -81,6 +88,26 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
     if not targets:
         summary.lines.append("no schools to sync")
     return summary
+
+
+def discovery_max_age_seconds() -> float:
+    """MIS_DISCOVERY_MAX_AGE_MINUTES (default 60; 0: discover before every sync)."""
+    text = os.environ.get(DISCOVERY_MAX_AGE_ENV, "").strip()
+    try:
+        minutes = float(text) if text else DEFAULT_DISCOVERY_MAX_AGE_MINUTES
+    except ValueError:
+        raise SyncRefused(f"{DISCOVERY_MAX_AGE_ENV} must be a number of minutes, not {text!r}") from None
+    return max(minutes, 0.0) * 60
+
+
+def _discovery_due(instance: dg.DagsterInstance, requested: list[str] | None) -> bool:
+    """Discovery reads every school's grants (a request per school): skipped when the registry was
+    refreshed recently (by a sync, `schools discover` or the hourly discovery sensor), unless a
+    school asked for by name is not registered yet."""
+    latest = instance.get_latest_materialization_event(dg.AssetKey(REGISTRY_ASSET))
+    registered = {school.urn for school in list_schools(get_engine())} if requested else set()
+    return discovery_due(latest.timestamp if latest else None, time.time(), discovery_max_age_seconds(),
+                         all(urn in registered for urn in requested or []))
 
 
 def _batch_size() -> int:
