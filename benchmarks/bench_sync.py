@@ -38,6 +38,8 @@ from __future__ import annotations
 
 import argparse
 import base64
+import dataclasses
+import json
 import os
 import shutil
 import platform
@@ -402,6 +404,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pg-admin-url", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
                         help="a database the bench can CREATE/DROP DATABASE from")
     parser.add_argument("--keep", action="store_true", help="keep the bench database for inspection")
+    parser.add_argument("--summary-json", type=Path, help="also write the phases' seconds and peak RSS here")
     return parser.parse_args(argv)
 
 
@@ -421,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
         configure_environment(api_url, token, database_url, Path(home))
         night = measure(args, api_url, token, database_url, console_log)
     print(f"\nwhole bench: {time.perf_counter() - started:.1f}s")
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(dataclasses.asdict(night)))
     return 0 if night.ok else 1
 
 

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from .distributed import SYNC_SCHOOLS_CELERY_JOB, sync_celery_executor
+from .distributed import SYNC_SCHOOLS_CELERY_JOB, sync_celery_executor, sync_executor_name
 
 DISCOVER_SCHOOLS_JOB = "discover_schools"
 IMPORT_GIAS_JOB = "import_gias"
@@ -26,6 +26,12 @@ sync_schools_celery_job = dg.define_asset_job(
     executor_def=sync_celery_executor(),
     description="Sync the schools in the run's partition range on a Celery worker (one task per run).",
 )
+
+
+def automation_sync_job():
+    """The sync job the schedule and sensor start: on Celery workers with MIS_SYNC_EXECUTOR=celery."""
+    return sync_schools_celery_job if sync_executor_name() == "celery" else sync_schools_job
+
 
 import_gias_job = dg.define_asset_job(
     IMPORT_GIAS_JOB, selection=["gias_establishments"],

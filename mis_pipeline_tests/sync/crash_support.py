@@ -70,7 +70,9 @@ class World:
         """The settings a CLI process needs to use `server` (the master key comes from the base)."""
         return {**self.base_env, "WONDE_API_URL": server.wonde_url, "XPORTER_API_URL": server.xod_url,
                 "XPORTER_RELYING_PARTY": server.xod_relying_party, "XPORTER_SCHOOL_SECRETS": str(self.secrets_path),
-                "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0"}
+                "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0",
+                # discovery before every sync, as kill points count its requests (and kill inside it)
+                "MIS_DISCOVERY_MAX_AGE_MINUTES": "0"}
 
     def advance(self) -> list[dict]:
         """Move every simulator's time on to one instant; their change logs (JSON) in order."""
