@@ -557,10 +557,10 @@ def registered_urns(database_url: str) -> set[str]:
 
 
 def floor_mis_ids(database_url: str) -> set[str]:
-    """The MIS ids of every pupil the full floor read (on roll, leavers, deleted at the connector)."""
+    """The MIS ids of every pupil the full floor read (on roll and leavers): the pupils held."""
     with psycopg.connect(libpq_url(make_url(database_url))) as conn:
         return {row[0] for row in conn.execute(
-            f"SELECT DISTINCT record::json->>'mis_id' FROM {FLOOR_TABLE} WHERE item IN ('students', 'students-leaver', 'deletions')")}
+            f"SELECT DISTINCT record::json->>'mis_id' FROM {FLOOR_TABLE} WHERE item IN ('students', 'students-leaver')")}
 
 
 def item_pages_of_all(session, api_url: str, school_ids: list[str], per_page: int, since: str):
