@@ -529,7 +529,10 @@ def measure(args: argparse.Namespace, api_url: str, token: str, database_url: st
           f"discovery refreshed the registry: MIS_DISCOVERY_MAX_AGE_MINUTES))\n")
 
     # A "new" pupil may be a re-enrolment: the same MIS id, so the same pupil, not a new row.
-    new_pupils = len({mis_id for school in change_log["schools"].values() for mis_id in school["new"]} - held_mis_ids)
+    # A pupil is a school's MIS id (ids repeat across schools). A deletion undone brings back a
+    # pupil who may never have been held: a new row too.
+    new_pupils = len({(synced[urn], mis_id) for urn, school in change_log["schools"].items()
+                      for mis_id in school["new"] + school["restored"]} - held_mis_ids)
     ok = all([
         check("floor copied every served pupil", copied == served, f"{copied:,} of {served:,}"),
         check("empty deltas served no records", noop_rows == 0, f"{noop_rows:,} records"),
@@ -551,16 +554,18 @@ def measure(args: argparse.Namespace, api_url: str, token: str, database_url: st
     return Night(schools, served, seconds, rss, ok)
 
 
-def registered_urns(database_url: str) -> set[str]:
+def registered_urns(database_url: str) -> dict[str, str]:
+    """URN -> the connector's school id, for every registered school."""
     with psycopg.connect(libpq_url(make_url(database_url))) as conn:
-        return {row[0] for row in conn.execute("SELECT urn FROM schools")}
+        return dict(conn.execute("SELECT urn, connector_school_id FROM schools").fetchall())
 
 
-def floor_mis_ids(database_url: str) -> set[str]:
-    """The MIS ids of every pupil the full floor read (on roll and leavers): the pupils held."""
+def floor_mis_ids(database_url: str) -> set[tuple[str, str]]:
+    """(school id, MIS id) of every pupil the full floor read (on roll and leavers): the pupils held."""
     with psycopg.connect(libpq_url(make_url(database_url))) as conn:
-        return {row[0] for row in conn.execute(
-            f"SELECT DISTINCT record::json->>'mis_id' FROM {FLOOR_TABLE} WHERE item IN ('students', 'students-leaver')")}
+        return {tuple(row) for row in conn.execute(
+            f"SELECT DISTINCT school_id, record::json->>'mis_id' FROM {FLOOR_TABLE} "
+            "WHERE item IN ('students', 'students-leaver')")}
 
 
 def item_pages_of_all(session, api_url: str, school_ids: list[str], per_page: int, since: str):
