@@ -248,3 +248,23 @@ def _kill_after_first_school(instance, engine, workers: Workers, sync: subproces
             return took[0], committed
         time.sleep(0.05)
     raise AssertionError("no school committed in time")
+
+
+@pytest.mark.parametrize("value, expected", [(None, "in_process"), ("", "in_process"), ("celery", "celery"),
+                                             (" celery ", "celery"), ("in_process", "in_process")])
+def test_the_sync_runs_in_process_unless_celery_is_asked_for(value, expected, monkeypatch):
+    from mis_pipeline.sync.distributed import EXECUTOR_ENV, sync_executor_name
+
+    if value is None:
+        monkeypatch.delenv(EXECUTOR_ENV, raising=False)
+    else:
+        monkeypatch.setenv(EXECUTOR_ENV, value)
+    assert sync_executor_name() == expected
+
+
+def test_an_unknown_sync_executor_is_refused_with_the_setting_named(monkeypatch):
+    from mis_pipeline.sync.distributed import EXECUTOR_ENV, sync_executor_name
+
+    monkeypatch.setenv(EXECUTOR_ENV, "dask")
+    with pytest.raises(ValueError, match="MIS_SYNC_EXECUTOR must be one of in_process, celery, not 'dask'"):
+        sync_executor_name()
