@@ -468,7 +468,6 @@ def measure(args: argparse.Namespace, api_url: str, token: str, database_url: st
     instance = get_instance()
     with stderr_to(console_log):
         register_and_accept(instance)  # untimed set-up, as an operator does it once
-        full_started = datetime.now(timezone.utc)
         seconds["pipeline full"], full, full_runs = timed_sync(instance, args.max_workers)
         rss["full"] = peak_rss_mb()
         after_full = warehouse_facts(database_url, sync_run_ids(instance, full.run_ids))
