@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test ui bench bench-encryption bench-retention simulator screenshots clean
+.PHONY: install demo test ui bench bench-scale bench-encryption bench-retention simulator screenshots clean
 
 # The venv is rebuilt when setup.py changes; the package is installed editable with the dev extras.
 $(BIN)/.installed: setup.py
@@ -28,6 +28,10 @@ simulator: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_sync.py
+
+# seconds per school for full, delta and no-op at 50, 100, 200 and 400 schools
+bench-scale: install
+	$(BIN)/python benchmarks/bench_scale.py
 
 bench-encryption: install
 	$(BIN)/python benchmarks/bench_encryption.py

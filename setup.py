@@ -6,6 +6,7 @@ DAGSTER = [
     "dagster==1.13.27",
     "dagster-postgres==0.29.27",
     "dagster-pandera==0.29.27",
+    "dagster-celery==0.29.27",  # the sync job on Celery workers (deploy/)
 ]
 
 setup(

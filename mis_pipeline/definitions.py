@@ -16,7 +16,9 @@ from mis_pipeline.shares.assets import partner_shares, share_with_partners_job
 from mis_pipeline.sync.assets import sync_school_data
 from mis_pipeline.sync.check_sensors import check_after_failed_sync, check_after_sync
 from mis_pipeline.sync.checks import check_school_data_job, quarantine_checks
-from mis_pipeline.sync.jobs import discover_schools_job, import_gias_job, sync_schools_job
+from mis_pipeline.sync.jobs import (
+    discover_schools_job, import_gias_job, sync_schools_celery_job, sync_schools_job,
+)
 from mis_pipeline.sync.schedules import nightly_sync_schedule
 from mis_pipeline.sync.sensors import new_pupil_sensor
 

@@ -55,9 +55,14 @@ def run_job(instance: dg.DagsterInstance, job_name: str, run_config: dict | None
     by default the CLI and the job's name)."""
     reap_dead_runs(instance)
     config = {**QUIET_CONSOLE, **(run_config or {})}
-    own = {**who_and_why(trigger or f"cli:{job_name}"), HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
     return definitions().resolve_job_def(job_name).execute_in_process(
-        instance=instance, run_config=config, tags={**(tags or {}), **own}, raise_on_error=False)
+        instance=instance, run_config=config, tags={**(tags or {}), **who_and_why(trigger or f"cli:{job_name}"), **own_tags()},
+        raise_on_error=False)
+
+
+def own_tags() -> dict[str, str]:
+    """The tags that mark a run as orchestrated by this process on this host."""
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())}
 
 
 def reap_dead_runs(instance: dg.DagsterInstance) -> list[str]:

@@ -1,4 +1,5 @@
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,9 +46,19 @@ def test_dagster_validates_the_workspace_on_an_embedded_instance(tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_dagster_validates_the_workspace_with_the_postgres_instance_config(postgres_database):
+def test_dagster_validates_the_workspace_in_a_fresh_clone_with_nothing_set():
+    """No DAGSTER_HOME, no DAGSTER_PG_*: Dagster reads the repository's dagster.yaml, the embedded default."""
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME" and not k.startswith("DAGSTER_PG_")}
+    result = _validate(env)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_dagster_validates_the_workspace_with_the_production_postgres_instance_config(postgres_database, tmp_path):
     url = sa.engine.make_url(postgres_database)
-    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"}  # read ./dagster.yaml
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.update(DAGSTER_PG_USERNAME=url.username, DAGSTER_PG_PASSWORD=url.password or "",
                DAGSTER_PG_HOST=url.host, DAGSTER_PG_DB=url.database, DAGSTER_PG_PORT=str(url.port or 5432))
     result = _validate(env)

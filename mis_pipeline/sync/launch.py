@@ -7,6 +7,8 @@ in the Dagster UI with their events, metadata and checks. Many schools share one
 from __future__ import annotations
 
 import json
+import os
+import time
 from dataclasses import dataclass, field
 
 import dagster as dg
@@ -17,7 +19,7 @@ from mis_pipeline.instance import hold_storage_connections
 from mis_pipeline.lib.crypto import KeyringError
 from mis_pipeline.registry.partitions import SCHOOLS
 from mis_pipeline.registry.store import list_schools
-from mis_pipeline.runs import failure_reason, run_job
+from mis_pipeline.runs import QUIET_CONSOLE, failure_reason, own_tags, reap_dead_runs, run_job, who_and_why
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.schema import change_sets, sync_log
 from mis_pipeline.warehouse.vault import open_vault
@@ -26,9 +28,16 @@ from .assets import SYNC_OP
 from .batching import contiguous_ranges
 from .changes import CHANGE_KINDS
 from .checks import CHECK_JOB
+from .distributed import execute_on_celery, sync_executor_name
 from .jobs import DISCOVER_SCHOOLS_JOB, SYNC_SCHOOLS_JOB
+from .planning import discovery_due
 
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
+# Celery runs this process orchestrates at once: enough to keep a few workers busy; more workers
+# are fed by more runs in flight (the daemon's run queue in production).
+CELERY_RUNS_AT_ONCE = 8
+DISCOVERY_MAX_AGE_ENV, DEFAULT_DISCOVERY_MAX_AGE_MINUTES = "MIS_DISCOVERY_MAX_AGE_MINUTES", 60.0
+REGISTRY_ASSET = "school_registry"
 
 
 class SyncRefused(Exception):
@@ -49,28 +58,35 @@ class SyncSummary:
 
 
 def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
-             max_workers: int = 4, max_schools_per_run: int | None = None) -> SyncSummary:
-    """Discover schools, then sync the requested ones: their changes land, manual or not (a person
+             max_workers: int = 4, max_schools_per_run: int | None = None,
+             executor: str | None = None) -> SyncSummary:
+    """Discover schools (unless the registry is fresh: MIS_DISCOVERY_MAX_AGE_MINUTES), then sync the
+    requested ones: their changes land, manual or not (a person
     asked). With none requested: every school that may be contacted, automatic schools' changes
-    landing and manual schools' held as pending change sets."""
+    landing and manual schools' held as pending change sets.
+
+    `executor` (default MIS_SYNC_EXECUTOR, else in_process): "celery" runs each batch's step on a
+    Celery worker, several runs at once (the instance must be the shared PostgreSQL one)."""
+    executor = executor or sync_executor_name()
     _check_master_key()
     if requested:
         _refuse_blocked(requested)  # before discovery: a paused school receives no request at all
     hold_storage_connections(instance)
     summary = SyncSummary()
-    discovery = run_job(instance, DISCOVER_SCHOOLS_JOB, trigger="cli:sync")
-    summary.run_ids.append(discovery.run_id)
-    if not discovery.success:
-        return SyncSummary(False, [], f"school discovery failed: {failure_reason(discovery)}", summary.run_ids)
+    if _discovery_due(instance, requested):
+        discovery = run_job(instance, DISCOVER_SCHOOLS_JOB, trigger="cli:sync")
+        summary.run_ids.append(discovery.run_id)
+        if not discovery.success:
+            return SyncSummary(False, [], f"school discovery failed: {failure_reason(discovery)}", summary.run_ids)
 
     targets = _targets(requested)
     ordered = instance.get_dynamic_partitions(SCHOOLS.name)
     config = {"ops": {SYNC_OP: {"config": {"max_workers": max_workers,
                                            "manual_schools": "apply" if requested else "preview",
                                            "skip_blocked": not requested}}}}
-    for start, end in contiguous_ranges(ordered, targets, max_schools_per_run):
-        tags = {RANGE_START: start, RANGE_END: end}
-        result = run_job(instance, SYNC_SCHOOLS_JOB, config, tags=tags, trigger="cli:sync")
+    ranges = contiguous_ranges(ordered, targets, max_schools_per_run or _batch_size())
+    range_tags = [{RANGE_START: start, RANGE_END: end} for start, end in ranges]
+    for tags, result in zip(range_tags, _sync_runs(instance, executor, config, range_tags)):
         summary.run_ids.append(result.run_id)
         # The contract checks of the same schools, from the warehouse only (never a connector).
         summary.check_run_ids.append(run_job(instance, CHECK_JOB, tags=tags, trigger="cli:sync").run_id)
@@ -81,6 +97,43 @@ def run_sync(instance: dg.DagsterInstance, requested: list[str] | None = None,
     if not targets:
         summary.lines.append("no schools to sync")
     return summary
+
+
+def discovery_max_age_seconds() -> float:
+    """MIS_DISCOVERY_MAX_AGE_MINUTES (default 60; 0: discover before every sync)."""
+    text = os.environ.get(DISCOVERY_MAX_AGE_ENV, "").strip()
+    try:
+        minutes = float(text) if text else DEFAULT_DISCOVERY_MAX_AGE_MINUTES
+    except ValueError:
+        raise SyncRefused(f"{DISCOVERY_MAX_AGE_ENV} must be a number of minutes, not {text!r}") from None
+    return max(minutes, 0.0) * 60
+
+
+def _discovery_due(instance: dg.DagsterInstance, requested: list[str] | None) -> bool:
+    """Discovery reads every school's grants (a request per school): skipped when the registry was
+    refreshed recently (by a sync, `schools discover` or the hourly discovery sensor), unless a
+    school asked for by name is not registered yet."""
+    latest = instance.get_latest_materialization_event(dg.AssetKey(REGISTRY_ASSET))
+    registered = {school.urn for school in list_schools(get_engine())} if requested else set()
+    return discovery_due(latest.timestamp if latest else None, time.time(), discovery_max_age_seconds(),
+                         all(urn in registered for urn in requested or []))
+
+
+def _batch_size() -> int:
+    from .schedules import sync_batch_size  # (schedules imports this module)
+
+    return sync_batch_size()  # MIS_SYNC_BATCH_SIZE, as automation batches
+
+
+def _sync_runs(instance: dg.DagsterInstance, executor: str, config: dict, range_tags: list[dict[str, str]]):
+    """The sync runs' results, one per range (in order): in this process one after another, or on
+    Celery workers, CELERY_RUNS_AT_ONCE in flight."""
+    if executor == "celery":
+        reap_dead_runs(instance)
+        return execute_on_celery(instance, {**QUIET_CONSOLE, **config},
+                                 [{**t, **who_and_why("cli:sync"), **own_tags()} for t in range_tags],
+                                 runs_at_once=CELERY_RUNS_AT_ONCE)
+    return (run_job(instance, SYNC_SCHOOLS_JOB, config, tags=t, trigger="cli:sync") for t in range_tags)
 
 
 def _check_master_key() -> None:

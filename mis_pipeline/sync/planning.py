@@ -83,6 +83,15 @@ def keys_in_ranges(ordered: Sequence[str], ranges: Collection[tuple[str, str]]) 
     return covered
 
 
+def discovery_due(last_refreshed: float | None, now: float, max_age_seconds: float,
+                  all_requested_registered: bool = True) -> bool:
+    """Whether a sync must run discovery first: the registry was never refreshed, or not within
+    `max_age_seconds` (0: always), or a school asked for by name is not registered yet."""
+    if last_refreshed is None or not all_requested_registered or max_age_seconds <= 0:
+        return True
+    return now - last_refreshed >= max_age_seconds
+
+
 def positive_int_setting(name: str, text: str | None, default: int) -> int:
     """An operator's numeric setting (an environment variable): unset or blank means `default`;
     anything but a whole number of at least 1 is refused with a one-line reason naming it."""

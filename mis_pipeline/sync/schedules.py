@@ -14,7 +14,7 @@ from mis_pipeline.runs import TRIGGER_TAG
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 from .assets import SYNC_OP
-from .jobs import sync_schools_job
+from .jobs import automation_sync_job
 from .launch import RANGE_END, RANGE_START
 from .planning import batch_ranges, positive_int_setting
 
@@ -52,7 +52,7 @@ def nightly_targets(warehouse: WarehouseResource, today: date) -> set[str]:
     name=NIGHTLY_SYNC_SCHEDULE,
     cron_schedule=NIGHTLY_CRON,
     execution_timezone=NIGHTLY_TIMEZONE,
-    job=sync_schools_job,
+    job=automation_sync_job(),
     default_status=dg.DefaultScheduleStatus.RUNNING,
     description="Every night at 02:00 (Europe/London): sync every automatic school that may be contacted, "
                 "MIS_SYNC_BATCH_SIZE schools per run.",

@@ -15,7 +15,7 @@ from mis_pipeline.registry.store import RegisteredSchool, list_schools
 from mis_pipeline.warehouse.resource import WarehouseResource
 from mis_pipeline.warehouse.school_store import read_cursors
 
-from .jobs import SYNC_SCHOOLS_JOB, sync_schools_job
+from .jobs import automation_sync_job
 from .launch import RANGE_END, RANGE_START
 from .planning import ProbeCursor, batch_ranges, keys_in_ranges, positive_int_setting, round_robin
 from .probes import CORE_DATASET, Probe, probe_schools
@@ -36,7 +36,7 @@ def schools_per_tick() -> int:
 def syncing_now(instance: dg.DagsterInstance, ordered: list[str]) -> set[str]:
     """Schools in a `sync_schools` run that is queued or running: probing them again would only
     ask for a second, concurrent sync of the same changes."""
-    runs = instance.get_runs(filters=dg.RunsFilter(job_name=SYNC_SCHOOLS_JOB, statuses=IN_FLIGHT))
+    runs = instance.get_runs(filters=dg.RunsFilter(job_name=automation_sync_job().name, statuses=IN_FLIGHT))
     ranges = [(run.tags[RANGE_START], run.tags[RANGE_END]) for run in runs
               if RANGE_START in run.tags and RANGE_END in run.tags]
     singles = {run.tags["dagster/partition"] for run in runs if "dagster/partition" in run.tags}
@@ -61,7 +61,7 @@ def _report(context: dg.SensorEvaluationContext, probes: list[Probe]) -> None:
 
 @dg.sensor(
     name=NEW_PUPIL_SENSOR,
-    job=sync_schools_job,
+    job=automation_sync_job(),
     minimum_interval_seconds=TICK_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.STOPPED,
     description="Probes MIS_SENSOR_SCHOOLS_PER_TICK contactable schools per tick, round-robin, for changes "

@@ -70,7 +70,9 @@ class World:
         """The settings a CLI process needs to use `server` (the master key comes from the base)."""
         return {**self.base_env, "WONDE_API_URL": server.wonde_url, "XPORTER_API_URL": server.xod_url,
                 "XPORTER_RELYING_PARTY": server.xod_relying_party, "XPORTER_SCHOOL_SECRETS": str(self.secrets_path),
-                "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0"}
+                "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0",
+                # discovery before every sync, as kill points count its requests (and kill inside it)
+                "MIS_DISCOVERY_MAX_AGE_MINUTES": "0"}
 
     def advance(self) -> list[dict]:
         """Move every simulator's time on to one instant; their change logs (JSON) in order."""
@@ -390,14 +392,14 @@ def _row_differences(extra: list, missing: list) -> list[str]:
     return lines
 
 
-# ── the production instance (the repository's dagster.yaml, on PostgreSQL) ─────────────────
+# ── the production instance (deploy/dagster.yaml, on PostgreSQL) ─────────────────
 def use_production_instance(warehouse: Warehouse, repository: Path) -> Path:
     """Point the warehouse's CLI processes at a Dagster instance configured by the repository's
-    dagster.yaml (run queue, pools, run monitoring), stored in the warehouse's own PostgreSQL
+    deploy/dagster.yaml (run queue, pools, run monitoring), stored in the warehouse's own PostgreSQL
     database; returns its DAGSTER_HOME."""
     home = warehouse.home.parent / "dagster_home"
     home.mkdir()
-    shutil.copy(repository / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(repository / "deploy" / "dagster.yaml", home / "dagster.yaml")
     url = sa.engine.make_url(warehouse.url)
     warehouse.env.update(DAGSTER_HOME=str(home), DAGSTER_PG_USERNAME=url.username or "",
                          DAGSTER_PG_PASSWORD=url.password or "", DAGSTER_PG_HOST=url.host or "127.0.0.1",

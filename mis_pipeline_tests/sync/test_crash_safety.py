@@ -136,7 +136,7 @@ def test_a_sync_killed_at_any_point_and_run_again_ends_exactly_as_an_uninterrupt
 
 def test_syncs_killed_on_the_postgres_production_instance_leave_no_pool_slot_that_blocks_the_next_sync(
         world, databases, tmp_path, monkeypatch):
-    """The production instance (the repository's dagster.yaml) bounds the connector_sync pool. A
+    """The production instance (deploy/dagster.yaml) bounds the connector_sync pool. A
     killed sync must not keep its slot for ever: once `default_limit` syncs were killed, the next
     sync has to run, not wait for slots held by processes that no longer exist."""
     import dagster as dg

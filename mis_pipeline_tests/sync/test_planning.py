@@ -6,7 +6,7 @@ import math
 import pytest
 
 from mis_pipeline.sync.planning import (
-    ProbeCursor, batch_ranges, keys_in_ranges, positive_int_setting, round_robin,
+    ProbeCursor, batch_ranges, discovery_due, keys_in_ranges, positive_int_setting, round_robin,
 )
 
 KEYS = ["a", "b", "c", "d", "e", "f"]
@@ -106,3 +106,15 @@ def test_the_probe_cursor_round_trips_through_its_json():
 @pytest.mark.parametrize("text", [None, "", "not json", "[1, 2]", '{"after": 7}'])
 def test_a_missing_or_unreadable_probe_cursor_starts_from_the_first_school(text):
     assert ProbeCursor.parse(text) == ProbeCursor(None, None)
+
+
+@pytest.mark.parametrize("last_refreshed, now, max_age, all_registered, expected", [
+    (None, 1000.0, 3600, True, True),  # never discovered
+    (1000.0, 1000.0 + 3599, 3600, True, False),  # refreshed within the hour
+    (1000.0, 1000.0 + 3600, 3600, True, True),  # an hour old
+    (1000.0, 1001.0, 0, True, True),  # 0: before every sync
+    (1000.0, 1001.0, 3600, False, True),  # a school asked for by name is not registered yet
+])
+def test_discovery_runs_before_a_sync_only_when_the_registry_is_stale_or_misses_a_requested_school(
+        last_refreshed, now, max_age, all_registered, expected):
+    assert discovery_due(last_refreshed, now, max_age, all_registered) is expected

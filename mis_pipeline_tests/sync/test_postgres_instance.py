@@ -1,4 +1,4 @@
-"""The production instance configuration: runs land in PostgreSQL through the repo's dagster.yaml."""
+"""The production instance configuration: runs land in PostgreSQL through deploy/dagster.yaml."""
 
 import os
 import shutil
@@ -23,7 +23,7 @@ def test_runs_are_recorded_in_the_postgres_instance_and_rows_in_the_postgres_war
     url = sa.engine.make_url(postgres_database)
     home = tmp_path / "dagster_home"
     home.mkdir()
-    shutil.copy(ROOT / "dagster.yaml", home / "dagster.yaml")
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     for name, value in dict(DAGSTER_PG_USERNAME=url.username, DAGSTER_PG_PASSWORD=url.password or "",
                             DAGSTER_PG_HOST=url.host, DAGSTER_PG_DB=url.database,
                             DAGSTER_PG_PORT=str(url.port or 5432)).items():
