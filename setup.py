@@ -42,5 +42,5 @@ setup(
             "pypdf>=5,<8",  # tests read the PDFs back
         ],
     },
-    entry_points={"console_scripts": ["mis-pipeline=mis_pipeline.cli.main:main"]},
+    entry_points={"console_scripts": ["mis-pipeline=mis_pipeline.cli.main:console"]},
 )

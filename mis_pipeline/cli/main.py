@@ -142,8 +142,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def console() -> int:
+    """The `mis-pipeline` console script. Only a process of its own resets SIGPIPE (so that
+    `mis-pipeline status | head` ends quietly): `main()` called inside another program, such as a
+    test run, must leave that program's handling alone, or a peer closing a socket would kill it."""
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    return main()
+
+
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `mis-pipeline status | head` ends quietly
     args = _parser().parse_args(argv)
     if args.operator is not None:
         if not args.operator.strip() or len(args.operator.strip()) > OPERATOR_MAX:
@@ -171,4 +178,4 @@ WITHOUT_THE_VAULT = {("simulator", "serve"), ("keys", "generate"), ("keys", "ini
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

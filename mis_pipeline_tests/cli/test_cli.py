@@ -46,6 +46,7 @@ def test_an_unknown_school_is_refused_with_a_one_line_reason(cli_env):
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 def test_plain_http_to_the_connector_is_refused_unless_loopback_is_allowed(cli_env):
     env = {k: v for k, v in cli_env.items() if k != "MIS_ALLOW_LOOPBACK_HTTP"}
+    env["MIS_DISCOVERY_MAX_AGE_MINUTES"] = "0"  # discover first, even though the registry is fresh
     result = run_cli("sync", env=env)
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()[-1:]
