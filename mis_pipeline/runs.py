@@ -94,15 +94,27 @@ def _process_alive(pid: int) -> bool:
 
 
 def failure_reason(result: dg.ExecuteInProcessResult) -> str:
-    """The first line of the innermost error of the first failed step (our errors carry no PII)."""
+    """The first line of the innermost error of the first failed step (our errors carry no PII);
+    without one (a run that failed before or around its steps: launch, executor, worker), the
+    first error any event carries, else the run failure's own message."""
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data.error is not None:
-            error = event.step_failure_data.error
-            while error.cause is not None:
-                error = error.cause
-            lines = error.message.strip().splitlines()
-            if not lines:
-                return error.cls_name or "the step failed"
-            qualified, _, rest = lines[0].partition(": ")
-            return rest if rest and qualified.endswith(error.cls_name or "\0") else lines[0]
+            return _first_line(event.step_failure_data.error)
+    for event in result.all_events:
+        error = getattr(event.event_specific_data, "error", None)
+        if error is not None:
+            return _first_line(error)
+    for event in result.all_events:
+        if event.is_run_failure and event.message:
+            return event.message.strip().splitlines()[0]
     return "the run failed"
+
+
+def _first_line(error) -> str:
+    while error.cause is not None:
+        error = error.cause
+    lines = error.message.strip().splitlines()
+    if not lines:
+        return error.cls_name or "the step failed"
+    qualified, _, rest = lines[0].partition(": ")
+    return rest if rest and qualified.endswith(error.cls_name or "\0") else lines[0]
