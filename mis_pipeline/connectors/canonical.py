@@ -64,3 +64,18 @@ def required(raw, name: str):
     if value is None or value == "":
         raise RecordDefect(f"{name}: missing")
     return value
+
+
+def record_time(parse, value, field: str, received_at):
+    """A record's own time (`parse`d from `value`, the connector's `field`), else when the sync
+    received it: a field the documentation does not show on a record is optional. Without either,
+    or with a value that is not a time, the record is defective (named by the field, never its value)."""
+    try:
+        moment = parse(value)
+    except (ValueError, TypeError):
+        raise RecordDefect(f"{field}: not a date and time") from None
+    if moment is None:
+        if received_at is None:
+            raise RecordDefect(f"{field}: missing")
+        return received_at
+    return moment

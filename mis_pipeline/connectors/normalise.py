@@ -14,7 +14,7 @@ from datetime import date, datetime, timezone
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from mis_pipeline.connectors.canonical import RecordDefect
+from mis_pipeline.connectors.canonical import RecordDefect, record_time
 from mis_pipeline.lib.dates import iso_date
 
 CORE_KEYS = (
@@ -97,15 +97,7 @@ def _fast_utc(value) -> datetime | None:
 
 def _updated(raw: dict, received_at: datetime | None) -> datetime:
     """The record's `updated_at`, else when the sync received it."""
-    try:
-        moment = _fast_utc(raw.get("updated_at"))
-    except (ValueError, TypeError):
-        raise RecordDefect("updated_at: not a date and time") from None
-    if moment is None:
-        if received_at is None:
-            raise RecordDefect("updated_at: missing")
-        return received_at
-    return moment
+    return record_time(_fast_utc, raw.get("updated_at"), "updated_at", received_at)
 
 
 def normalise_wonde_student(raw: dict, school_urn: str, received_at: datetime | None = None) -> dict:

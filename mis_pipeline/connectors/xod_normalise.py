@@ -27,7 +27,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Iterable, Mapping
 
-from mis_pipeline.connectors.canonical import CANONICAL_FIELDS, RecordDefect, required
+from mis_pipeline.connectors.canonical import CANONICAL_FIELDS, RecordDefect, record_time, required
 from mis_pipeline.lib.dates import iso_date
 
 XOD_TIMESTAMP_ZONE = timezone.utc
@@ -111,15 +111,7 @@ def _text(value) -> str | None:
 
 def _updated(raw: Mapping, received_at: datetime | None) -> datetime:
     """The row's `LastUpdated`, else when the sync received it (a field no doc promises)."""
-    try:
-        moment = xod_utc(raw.get("LastUpdated"))
-    except ValueError:
-        raise RecordDefect("LastUpdated: not a date and time") from None
-    if moment is None:
-        if received_at is None:
-            raise RecordDefect("LastUpdated: missing")
-        return received_at
-    return moment
+    return record_time(xod_utc, raw.get("LastUpdated"), "LastUpdated", received_at)
 
 
 def _date(raw: Mapping, name: str, needed: bool = False) -> date | None:
