@@ -98,15 +98,25 @@ def generate(url: str, pupils: int, keyring: Keyring) -> None:
     with engine.begin() as conn:
         for statement in GENERATE:
             conn.execute(sa.text(statement.format(now=NOW)), params)
-        opened = conn.execute(sa.text(  # the pupils the day opens: those due, whose keys the purge digests
-            "SELECT md5('p' || i) FROM generate_series(0, :pupils - 1, 200) i "
-            "UNION ALL SELECT md5('q' || i) FROM generate_series(0, :pupils - 1, 2000) i"), params).scalars().all()
+        opened = (
+            conn.execute(
+                sa.text(  # the pupils the day opens: those due, whose keys the purge digests
+                    "SELECT md5('p' || i) FROM generate_series(0, :pupils - 1, 200) i "
+                    "UNION ALL SELECT md5('q' || i) FROM generate_series(0, :pupils - 1, 2000) i"
+                ),
+                params,
+            )
+            .scalars()
+            .all()
+        )
         vault = open_vault(engine, keyring)
         rows = []
         for ref in opened:
             key_id, wrapped = vault.keyring.wrap(generate_key(), ref)
             rows.append({"ref": ref, "id": key_id, "w": wrapped})
-        conn.execute(sa.text("UPDATE data_keys SET master_key_id = :id, wrapped = :w WHERE key_ref = :ref"), rows)
+        conn.execute(
+            sa.text("UPDATE data_keys SET master_key_id = :id, wrapped = :w WHERE key_ref = :ref"), rows
+        )
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(sa.text("VACUUM ANALYZE"))
     dispose_all()
@@ -131,11 +141,19 @@ def measure(url: str) -> dict:
     with engine.connect() as conn:
         unlinked = sum(unlinked_counts(conn).values())
     timings["checks_s"] = time.perf_counter() - start
-    return {**{k: round(v, 2) for k, v in timings.items()}, "total_s": round(sum(timings.values()), 2),
-            "named_pupils": summary.pupils, "due_now": summary.due_now, "due_soon": summary.due_soon,
-            "purged": report.pupils, "by_rule": report.by_rule, "rows_removed": report.rows_removed,
-            "late_after": late, "unlinked_after": unlinked,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+    return {
+        **{k: round(v, 2) for k, v in timings.items()},
+        "total_s": round(sum(timings.values()), 2),
+        "named_pupils": summary.pupils,
+        "due_now": summary.due_now,
+        "due_soon": summary.due_soon,
+        "purged": report.pupils,
+        "by_rule": report.by_rule,
+        "rows_removed": report.rows_removed,
+        "late_after": late,
+        "unlinked_after": unlinked,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
 
 
 def run(pupils: int, keep: bool) -> dict:
@@ -150,8 +168,9 @@ def run(pupils: int, keep: bool) -> dict:
         generate(url, pupils, master_keyring(master, ""))
         print(f"{pupils:,} pupils generated in {time.perf_counter() - start:.0f} s", flush=True)
         env = {**os.environ, "MIS_MASTER_KEY": master, "MIS_PREVIOUS_MASTER_KEYS": ""}
-        out = subprocess.run([sys.executable, __file__, "--measure", url], env=env, capture_output=True, text=True,
-                             check=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--measure", url], env=env, capture_output=True, text=True, check=True
+        )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         print(json.dumps(result), flush=True)
         return result
@@ -174,13 +193,20 @@ def main() -> int:
         return 0
     results = {n: run(n, args.keep) for n in ([args.also] if args.also else []) + [args.pupils]}
     big = results[args.pupils]
-    ok = big["late_after"] == 0 and big["unlinked_after"] == 0 and big["purged"] == big["due_now"].get("left", 0) + \
-        big["due_now"].get("no_named_record", 0)
+    ok = (
+        big["late_after"] == 0
+        and big["unlinked_after"] == 0
+        and big["purged"] == big["due_now"].get("left", 0) + big["due_now"].get("no_named_record", 0)
+    )
     for n, r in results.items():
-        print(f"{n:>9,} pupils: schedule {r['schedule_s']} s, purge {r['purge_s']} s ({r['purged']:,} due), "
-              f"checks {r['checks_s']} s; total {r['total_s']} s; peak RSS {r['peak_rss_mb']} MB")
-    print(f"projection for 9,000,000 pupils (0.5% due, every step linear in what it reads): "
-          f"~{big['total_s'] * 9_000_000 / args.pupils:.0f} s")
+        print(
+            f"{n:>9,} pupils: schedule {r['schedule_s']} s, purge {r['purge_s']} s ({r['purged']:,} due), "
+            f"checks {r['checks_s']} s; total {r['total_s']} s; peak RSS {r['peak_rss_mb']} MB"
+        )
+    print(
+        f"projection for 9,000,000 pupils (0.5% due, every step linear in what it reads): "
+        f"~{big['total_s'] * 9_000_000 / args.pupils:.0f} s"
+    )
     print("checks after the purge: " + ("pass" if ok else "FAIL"))
     return 0 if ok else 1
 

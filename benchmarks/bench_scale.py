@@ -22,8 +22,17 @@ PHASES = ("full", "delta", "no-op")
 
 def run_size(schools: int, pupils: int, extra: list[str]) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json") as out:
-        command = [sys.executable, str(BENCH), "--schools", str(schools), "--pupils-per-school", str(pupils),
-                   "--summary-json", out.name, *extra]
+        command = [
+            sys.executable,
+            str(BENCH),
+            "--schools",
+            str(schools),
+            "--pupils-per-school",
+            str(pupils),
+            "--summary-json",
+            out.name,
+            *extra,
+        ]
         completed = subprocess.run(command, capture_output=True, text=True)
         if completed.returncode != 0:
             tail = (completed.stdout + completed.stderr)[-1500:]
@@ -36,14 +45,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="50,100,200,400", help="schools per run, comma-separated")
     parser.add_argument("--pupils-per-school", type=int, default=200)
     args, extra = parser.parse_known_args(argv)
-    print(f"{'schools':>8}{'pupils':>9}" + "".join(f"{p + ' s/school':>18}{'(x floor)':>10}" for p in PHASES)
-          + f"{'peak RSS MB':>13}")
+    print(
+        f"{'schools':>8}{'pupils':>9}"
+        + "".join(f"{p + ' s/school':>18}{'(x floor)':>10}" for p in PHASES)
+        + f"{'peak RSS MB':>13}"
+    )
     for size in (int(text) for text in args.sizes.split(",")):
         night = run_size(size, args.pupils_per_school, extra)
         schools, seconds = night["schools"], night["seconds"]
-        cells = "".join(f"{seconds['pipeline ' + p] / schools:>18.3f}"
-                        f"{seconds['pipeline ' + p] / seconds['floor ' + p]:>9.2f}x" for p in PHASES)
-        print(f"{schools:>8}{night['pupils']:>9,}{cells}{max(night['peak_rss_mb'].values()):>13.0f}", flush=True)
+        cells = "".join(
+            f"{seconds['pipeline ' + p] / schools:>18.3f}"
+            f"{seconds['pipeline ' + p] / seconds['floor ' + p]:>9.2f}x"
+            for p in PHASES
+        )
+        print(
+            f"{schools:>8}{night['pupils']:>9,}{cells}{max(night['peak_rss_mb'].values()):>13.0f}", flush=True
+        )
     return 0
 
 

@@ -6,11 +6,19 @@ data item names, setting values and key fingerprints only.
 
 from __future__ import annotations
 
-from .checks import one_of
-from .model import Column, Contract, Retention
+from data_contracts.checks import one_of
+from data_contracts.model import Column, Contract, Retention
 
-AUDIT_ACTIONS = ("sync", "settings_changed", "items_removed", "keys_rotated", "change_set_applied",
-                 "share_made", "purge", "subject_access_report")
+AUDIT_ACTIONS = (
+    "sync",
+    "settings_changed",
+    "items_removed",
+    "keys_rotated",
+    "change_set_applied",
+    "share_made",
+    "purge",
+    "subject_access_report",
+)
 
 _UNNAMED = dict(retention=Retention.UNNAMED)
 
@@ -22,14 +30,37 @@ AUDIT_LOG = Contract(
     columns=(
         Column("id", "int", "Entry number, in the order actions happened", nullable=False, **_UNNAMED),
         Column("occurred_at", "datetime", "When the action committed (UTC)", nullable=False, **_UNNAMED),
-        Column("school_urn", "string", "The school concerned; none for warehouse-wide actions", max_length=8,
-               **_UNNAMED),
-        Column("action", "string", "What was done", nullable=False, max_length=40,
-               checks=(one_of("audit_action", AUDIT_ACTIONS, "a known audit action"),), **_UNNAMED),
-        Column("detail", "string", "JSON: counts, item names, settings, key ids; never a pupil value",
-               nullable=False, **_UNNAMED),
-        Column("actor", "string", "Who or what acted: sync, cli, a schedule…", nullable=False, max_length=64,
-               **_UNNAMED),
+        Column(
+            "school_urn",
+            "string",
+            "The school concerned; none for warehouse-wide actions",
+            max_length=8,
+            **_UNNAMED,
+        ),
+        Column(
+            "action",
+            "string",
+            "What was done",
+            nullable=False,
+            max_length=40,
+            checks=(one_of("audit_action", AUDIT_ACTIONS, "a known audit action"),),
+            **_UNNAMED,
+        ),
+        Column(
+            "detail",
+            "string",
+            "JSON: counts, item names, settings, key ids; never a pupil value",
+            nullable=False,
+            **_UNNAMED,
+        ),
+        Column(
+            "actor",
+            "string",
+            "Who or what acted: sync, cli, a schedule…",
+            nullable=False,
+            max_length=64,
+            **_UNNAMED,
+        ),
         Column("run_id", "string", "The Dagster run, when the action ran in one", max_length=64, **_UNNAMED),
     ),
 )

@@ -4,8 +4,8 @@ retention purge removes it when the pupil is un-named."""
 
 from __future__ import annotations
 
-from .checks import one_of
-from .model import Column, Contract, PiiClass, Retention
+from data_contracts.checks import one_of
+from data_contracts.model import Column, Contract, PiiClass, Retention
 
 CHANGE_KINDS = ("new", "changed", "left", "deleted", "restored")
 CHANGE_SET_STATUSES = ("applied", "pending", "superseded")
@@ -21,9 +21,15 @@ CHANGE_SETS = Contract(
         Column("school_urn", "string", "The school", nullable=False, max_length=8, **_UNNAMED),
         Column("run_id", "string", "The Dagster run that computed it", max_length=64, **_UNNAMED),
         Column("created_at", "datetime", "When it was computed", nullable=False, **_UNNAMED),
-        Column("status", "string", "applied, pending (manual schools) or superseded by a newer one",
-               nullable=False, max_length=16, checks=(one_of("change_set_status", CHANGE_SET_STATUSES, "a status"),),
-               **_UNNAMED),
+        Column(
+            "status",
+            "string",
+            "applied, pending (manual schools) or superseded by a newer one",
+            nullable=False,
+            max_length=16,
+            checks=(one_of("change_set_status", CHANGE_SET_STATUSES, "a status"),),
+            **_UNNAMED,
+        ),
         Column("applied_at", "datetime", "When its changes reached the scoped tables", **_UNNAMED),
         Column("counts", "string", "JSON: pupils per kind of change", nullable=False, **_UNNAMED),
     ),
@@ -36,11 +42,28 @@ PUPIL_CHANGES = Contract(
     key=("change_set_id", "pupil_key"),
     columns=(
         Column("change_set_id", "int", "The change set", nullable=False, **_UNNAMED),
-        Column("pupil_key", "string", "Internal pupil key; removed when the pupil is un-named", max_length=64,
-               pii=PiiClass.QUASI),
-        Column("kind", "string", "new, changed, left, deleted or restored", nullable=False, max_length=16,
-               checks=(one_of("change_kind", CHANGE_KINDS, "a kind of change"),), **_UNNAMED),
-        Column("fields", "string", "JSON list of the field names that changed; never values", nullable=False,
-               **_UNNAMED),
+        Column(
+            "pupil_key",
+            "string",
+            "Internal pupil key; removed when the pupil is un-named",
+            max_length=64,
+            pii=PiiClass.QUASI,
+        ),
+        Column(
+            "kind",
+            "string",
+            "new, changed, left, deleted or restored",
+            nullable=False,
+            max_length=16,
+            checks=(one_of("change_kind", CHANGE_KINDS, "a kind of change"),),
+            **_UNNAMED,
+        ),
+        Column(
+            "fields",
+            "string",
+            "JSON list of the field names that changed; never values",
+            nullable=False,
+            **_UNNAMED,
+        ),
     ),
 )

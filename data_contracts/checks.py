@@ -8,9 +8,8 @@ from functools import lru_cache
 
 from dateutil.relativedelta import relativedelta
 
+from data_contracts.model import Check
 from mis_pipeline.lib.upn import is_valid_upn
-
-from .model import Check
 
 NC_YEARS = frozenset({"E1", "E2", "N1", "N2", "R", "X", *(str(year) for year in range(1, 15))})
 SEXES = frozenset({"M", "F"})
@@ -57,10 +56,48 @@ def date_between(name: str, earliest: date, latest_years_ahead: int = 0) -> Chec
 
 # DfE session codes from 19 August 2024 (domain.md §4), the pre-2024 codes a history still holds
 # (H, Y, J), and the MIS pseudo-marks "-" (no mark yet) and "#" (planned closure).
-ATTENDANCE_MARKS = frozenset({
-    "/", "\\", "L", "K", "V", "P", "W", "B", "D", "C", "C1", "C2", "M", "J1", "S", "R", "T", "I", "E",
-    "G", "N", "O", "U", "X", "Q", "Y1", "Y2", "Y3", "Y4", "Y5", "Y6", "Y7", "Z", "#", "-", "H", "Y", "J",
-})
+ATTENDANCE_MARKS = frozenset(
+    {
+        "/",
+        "\\",
+        "L",
+        "K",
+        "V",
+        "P",
+        "W",
+        "B",
+        "D",
+        "C",
+        "C1",
+        "C2",
+        "M",
+        "J1",
+        "S",
+        "R",
+        "T",
+        "I",
+        "E",
+        "G",
+        "N",
+        "O",
+        "U",
+        "X",
+        "Q",
+        "Y1",
+        "Y2",
+        "Y3",
+        "Y4",
+        "Y5",
+        "Y6",
+        "Y7",
+        "Z",
+        "#",
+        "-",
+        "H",
+        "Y",
+        "J",
+    }
+)
 SESSIONS = frozenset({"AM", "PM"})
 SEN_CODES = frozenset({"N", "K", "E"})
 GROUP_TYPES = frozenset({"year", "registration", "house", "teaching"})

@@ -6,9 +6,10 @@ reports and un-naming all read these declarations, so each fact about a column l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from typing import Any
 
 
 class PiiClass(str, Enum):

@@ -7,7 +7,7 @@ subject access report can say who received the pupil's data and when.
 
 from __future__ import annotations
 
-from .model import Column, Contract, PiiClass, Retention
+from data_contracts.model import Column, Contract, PiiClass, Retention
 
 _UNNAMED = dict(retention=Retention.UNNAMED)
 
@@ -18,13 +18,25 @@ SHARE_LOG = Contract(
     key=("id",),
     columns=(
         Column("id", "int", "Share number", nullable=False, **_UNNAMED),
-        Column("partner", "string", "la-<LA code>, trust-<trust UID> or diocese-<diocese code>", nullable=False,
-               max_length=24, **_UNNAMED),
+        Column(
+            "partner",
+            "string",
+            "la-<LA code>, trust-<trust UID> or diocese-<diocese code>",
+            nullable=False,
+            max_length=24,
+            **_UNNAMED,
+        ),
         Column("made_at", "datetime", "When the share was written", nullable=False, **_UNNAMED),
         Column("schools", "string", "JSON list of the URNs in the share", nullable=False, **_UNNAMED),
         Column("counts", "string", "JSON: rows per dataset", nullable=False, **_UNNAMED),
-        Column("manifest_sha256", "string", "Checksum of the share's manifest", nullable=False, max_length=64,
-               **_UNNAMED),
+        Column(
+            "manifest_sha256",
+            "string",
+            "Checksum of the share's manifest",
+            nullable=False,
+            max_length=64,
+            **_UNNAMED,
+        ),
         Column("run_id", "string", "The Dagster run that made it", max_length=64, **_UNNAMED),
     ),
 )
@@ -36,6 +48,8 @@ SHARE_PUPILS = Contract(
     key=("share_id", "pupil_key"),
     columns=(
         Column("share_id", "int", "The share", nullable=False, **_UNNAMED),
-        Column("pupil_key", "string", "Internal pupil key", nullable=False, max_length=64, pii=PiiClass.QUASI),
+        Column(
+            "pupil_key", "string", "Internal pupil key", nullable=False, max_length=64, pii=PiiClass.QUASI
+        ),
     ),
 )

@@ -8,14 +8,15 @@ stored tables and as the Dagster type. A test keeps the two in agreement.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from functools import lru_cache
-from typing import Any, Callable
+from functools import cache
+from typing import Any
 
 import pandera.pandas as pa
 
-from .model import Column, Contract
+from data_contracts.model import Column, Contract
 
 _PYTHON_TYPES = {"string": str, "date": date, "datetime": datetime, "bool": bool, "int": int}
 Rule = tuple[str, Callable[[Any], bool]]
@@ -29,7 +30,13 @@ class Rejection:
 
 # How a broken type or length rule reads to a school's data manager.
 MISSING = "missing"
-_TYPE_WORDS = {"string": "text", "date": "a date", "datetime": "a date and time", "bool": "yes/no", "int": "a whole number"}
+_TYPE_WORDS = {
+    "string": "text",
+    "date": "a date",
+    "datetime": "a date and time",
+    "bool": "yes/no",
+    "int": "a whole number",
+}
 
 
 def _is_type(dtype: str) -> Callable[[Any], bool]:
@@ -49,7 +56,13 @@ def _named_rules(column: Column) -> list[tuple[str, str, Callable[[Any], bool]]]
     rules = [(f"type_{column.dtype}", f"not {_TYPE_WORDS[column.dtype]}", _is_type(column.dtype))]
     if column.max_length:
         limit = column.max_length
-        rules.append((f"max_length_{limit}", f"longer than {limit} character{'s' if limit != 1 else ''}", lambda value: len(value) <= limit))
+        rules.append(
+            (
+                f"max_length_{limit}",
+                f"longer than {limit} character{'s' if limit != 1 else ''}",
+                lambda value: len(value) <= limit,
+            )
+        )
     rules.extend((check.name, check.wording, check.accepts) for check in column.checks)
     return rules
 
@@ -95,7 +108,7 @@ def split_valid(contract: Contract, records: list[dict]) -> tuple[list[dict], li
     return good, rejected
 
 
-@lru_cache(maxsize=None)
+@cache
 def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
     """The pandera schema for a contract: one column each with nullability and the same rules."""
     return pa.DataFrameSchema(
@@ -103,8 +116,10 @@ def pandera_schema(contract: Contract) -> pa.DataFrameSchema:
             column.name: pa.Column(
                 object,
                 nullable=column.nullable,
-                checks=[pa.Check(accepts, name=name, element_wise=True, ignore_na=True)
-                        for name, _, accepts in _named_rules(column)],
+                checks=[
+                    pa.Check(accepts, name=name, element_wise=True, ignore_na=True)
+                    for name, _, accepts in _named_rules(column)
+                ],
                 description=column.description,
             )
             for column in contract.columns

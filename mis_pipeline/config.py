@@ -23,6 +23,11 @@ def mis_home() -> Path:
     return home.resolve()
 
 
+def simulator_tls_dir() -> Path:
+    """Where `mis-pipeline simulator serve --tls` keeps its private CA: `$MIS_HOME/simulator-tls/`."""
+    return mis_home() / "simulator-tls"
+
+
 def warehouse_url(configured: str | None = None) -> str:
     """The warehouse URL: `MIS_DATABASE_URL`, else an embedded SQLite file in `MIS_HOME`.
 
@@ -75,12 +80,15 @@ def master_keyring(current: str | None = None, previous: str | None = None):
         path = local_master_key_path()
         if not path.exists():
             raise MissingMasterKeyError(
-                f"no master key: set MIS_MASTER_KEY, or run `mis-pipeline keys init` for a local key in {path.parent}")
+                f"no master key: set MIS_MASTER_KEY, or run `mis-pipeline keys init` for a local key in {path.parent}"
+            )
         text, source = path.read_text(encoding="ascii"), str(path)
     older = previous if previous is not None else os.environ.get("MIS_PREVIOUS_MASTER_KEYS", "")
     return Keyring(
         current=MasterKey.parse(text, source),
-        previous=tuple(MasterKey.parse(part, "MIS_PREVIOUS_MASTER_KEYS") for part in older.split(",") if part.strip()),
+        previous=tuple(
+            MasterKey.parse(part, "MIS_PREVIOUS_MASTER_KEYS") for part in older.split(",") if part.strip()
+        ),
     )
 
 

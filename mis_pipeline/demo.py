@@ -15,22 +15,43 @@ from pathlib import Path
 
 from mis_pipeline.config import mis_home
 from mis_pipeline.lib.dates import london_today
-from mis_pipeline.simulator.population import build_population
+from mis_simulator.population import build_population
 
 SCHOOLS, PUPILS, SEED = 6, 40, 7
 AGREEMENT_VERSION = "seed-1"  # the agreement in ../shared/reference/seed-agreement.txt
 CLI = str(Path(sys.executable).with_name("mis-pipeline"))
-SETTINGS = ("WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL", "XPORTER_RELYING_PARTY",
-            "XPORTER_SCHOOL_SECRETS", "GIAS_EXTRACT")
+SETTINGS = (
+    "WONDE_API_URL",
+    "WONDE_API_TOKEN",
+    "XPORTER_API_URL",
+    "XPORTER_RELYING_PARTY",
+    "XPORTER_SCHOOL_SECRETS",
+    "GIAS_EXTRACT",
+)
 
 
 def _start_simulator(files: Path) -> tuple[subprocess.Popen, dict[str, str]]:
     files.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
-        [CLI, "simulator", "serve", "--port", "0", "--schools", str(SCHOOLS),
-         "--pupils-per-school", str(PUPILS), "--seed", str(SEED),
-         "--gias-out", str(files / "edubasealldata.csv"), "--xod-secrets-out", str(files / "xod-secrets.json")],
-        stdout=subprocess.PIPE, text=True,
+        [
+            CLI,
+            "simulator",
+            "serve",
+            "--port",
+            "0",
+            "--schools",
+            str(SCHOOLS),
+            "--pupils-per-school",
+            str(PUPILS),
+            "--seed",
+            str(SEED),
+            "--gias-out",
+            str(files / "edubasealldata.csv"),
+            "--xod-secrets-out",
+            str(files / "xod-secrets.json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
     )
     settings: dict[str, str] = {}
     while len(settings) < len(SETTINGS):
@@ -59,8 +80,10 @@ def _check(status: dict) -> None:
     if held != served:
         raise SystemExit(f"demo: status does not match the simulator: held {held}, served {served}")
     connectors = sorted({s.connector for s in schools})
-    print(f"demo: OK, {len(served)} schools ({', '.join(connectors)}) and {sum(served.values())} pupils, "
-          f"exactly as the simulator serves")
+    print(
+        f"demo: OK, {len(served)} schools ({', '.join(connectors)}) and {sum(served.values())} pupils, "
+        f"exactly as the simulator serves"
+    )
 
 
 def main() -> None:
@@ -68,8 +91,13 @@ def main() -> None:
     print(f"demo: local state in {home}", flush=True)
     simulator, settings = _start_simulator(home / "simulator")
     try:
-        env = {**os.environ, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1",
-               "WONDE_REQUESTS_PER_SECOND": "0", "XPORTER_REQUESTS_PER_SECOND": "0"}
+        env = {
+            **os.environ,
+            **settings,
+            "MIS_ALLOW_LOOPBACK_HTTP": "1",
+            "WONDE_REQUESTS_PER_SECOND": "0",
+            "XPORTER_REQUESTS_PER_SECOND": "0",
+        }
         if not env.get("MIS_MASTER_KEY"):
             _run("keys", "init", env=env)  # a local master key in MIS_HOME (mode 0600), and it says so
         _run("schools", "import-gias", settings["GIAS_EXTRACT"], env=env)
@@ -77,12 +105,25 @@ def main() -> None:
         # Each school's data administrator accepts the data sharing agreement (and with it the
         # retention periods); until then a school is registered but never synced.
         urns = [line.split()[0] for line in listed.splitlines()[2:] if line[:1].isdigit()]
-        _run("schools", "set", *urns, "--agreement-accepted", london_today().isoformat(),
-             "--agreement-version", AGREEMENT_VERSION, env=env)
+        _run(
+            "schools",
+            "set",
+            *urns,
+            "--agreement-accepted",
+            london_today().isoformat(),
+            "--agreement-version",
+            AGREEMENT_VERSION,
+            env=env,
+        )
         _run("sync", env=env)
         _run("status", env=env)
-        _check(json.loads(subprocess.run([CLI, "status", "--json"], env=env, stdout=subprocess.PIPE,
-                                         text=True, check=True).stdout))
+        _check(
+            json.loads(
+                subprocess.run(
+                    [CLI, "status", "--json"], env=env, stdout=subprocess.PIPE, text=True, check=True
+                ).stdout
+            )
+        )
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)

@@ -6,8 +6,8 @@ import os
 
 import dagster as dg
 
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.xod import XodResource
+from mis_pipeline.connectors.wonde.client import WondeResource
+from mis_pipeline.connectors.xod.client import XodResource
 from mis_pipeline.warehouse.resource import WarehouseResource
 
 WONDE_DEFAULT_URL = "https://api.wonde.com/v1.0"
@@ -28,13 +28,17 @@ def _requests_per_second(name: str) -> float:
 
 def build_resources() -> dict:
     return {
-        "wonde": WondeResource(api_url=_env_or("WONDE_API_URL", WONDE_DEFAULT_URL),
-                               api_token=_env_or("WONDE_API_TOKEN", ""),  # none: Wonde is not used
-                               requests_per_second=_requests_per_second("WONDE_REQUESTS_PER_SECOND")),
+        "wonde": WondeResource(
+            api_url=_env_or("WONDE_API_URL", WONDE_DEFAULT_URL),
+            api_token=_env_or("WONDE_API_TOKEN", ""),  # none: Wonde is not used
+            requests_per_second=_requests_per_second("WONDE_REQUESTS_PER_SECOND"),
+        ),
         # School secrets are read from the file named by XPORTER_SCHOOL_SECRETS when needed.
-        "xod": XodResource(api_url=_env_or("XPORTER_API_URL", XPORTER_DEFAULT_URL),
-                           relying_party=_env_or("XPORTER_RELYING_PARTY", ""),
-                           requests_per_second=_requests_per_second("XPORTER_REQUESTS_PER_SECOND")),
+        "xod": XodResource(
+            api_url=_env_or("XPORTER_API_URL", XPORTER_DEFAULT_URL),
+            relying_party=_env_or("XPORTER_RELYING_PARTY", ""),
+            requests_per_second=_requests_per_second("XPORTER_REQUESTS_PER_SECOND"),
+        ),
         # The database URL and master keys: read from the environment when used, never run config.
         "warehouse": WarehouseResource(),
     }

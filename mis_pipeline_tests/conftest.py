@@ -16,7 +16,9 @@ import uuid
 import pytest
 import sqlalchemy as sa
 
-PG_ADMIN_URL = os.environ.get("MIS_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get(
+    "MIS_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+)
 SIM_TOKEN = "sim-token"
 
 
@@ -60,15 +62,15 @@ SIM_SCHOOLS, SIM_PUPILS, SIM_SEED = 12, 30, 7
 
 @pytest.fixture(scope="session")
 def population():
-    from mis_pipeline.simulator.population import build_population
+    from mis_simulator.population import build_population
 
     return build_population(seed=SIM_SEED, schools=SIM_SCHOOLS, pupils_per_school=SIM_PUPILS)
 
 
 def write_sim_files(population) -> None:
     """The files an operator gets from the simulator: the GIAS extract and the XoD secrets."""
-    from mis_pipeline.simulator.gias import write_gias_extract
-    from mis_pipeline.simulator.xod_api import estab_of, school_secret
+    from mis_simulator.gias import write_gias_extract
+    from mis_simulator.xod_api import estab_of, school_secret
 
     write_gias_extract(population, os.environ["MIS_TEST_GIAS"])
     secrets = {estab_of(s): school_secret(s) for s in population.schools if s.connector == "xod"}
@@ -79,7 +81,7 @@ def write_sim_files(population) -> None:
 @pytest.fixture(scope="session")
 def simulator(population):
     """The session's simulator (Wonde and XoD), at the address the code location was configured with."""
-    from mis_pipeline.simulator.server import SimulatorServer
+    from mis_simulator.server import SimulatorServer
 
     write_sim_files(population)
     server = SimulatorServer(population, port=int(os.environ["MIS_TEST_SIM_PORT"]), token=SIM_TOKEN).start()
@@ -180,16 +182,24 @@ def registry(simulator, instance):
     discovered, and every approved school's acceptance of the data sharing agreement recorded."""
     from datetime import date
 
+    from mis_pipeline.cli.runs import run_job
+    from mis_pipeline.registry.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB
     from mis_pipeline.registry.settings import SettingsChange, apply_settings
     from mis_pipeline.registry.store import list_schools
-    from mis_pipeline.runs import run_job
-    from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB
     from mis_pipeline.warehouse.engine import get_engine
 
-    result = run_job(instance, IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": os.environ["MIS_TEST_GIAS"]}}}})
+    result = run_job(
+        instance,
+        IMPORT_GIAS_JOB,
+        {"ops": {"gias_establishments": {"config": {"path": os.environ["MIS_TEST_GIAS"]}}}},
+    )
     assert result.success
     assert run_job(instance, DISCOVER_SCHOOLS_JOB).success
     engine = get_engine()
-    apply_settings(engine, [s.urn for s in list_schools(engine)],
-                   SettingsChange(agreement_accepted_on=date(2026, 9, 1), agreement_version="1.0"), actor="test set-up")
+    apply_settings(
+        engine,
+        [s.urn for s in list_schools(engine)],
+        SettingsChange(agreement_accepted_on=date(2026, 9, 1), agreement_version="1.0"),
+        actor="test set-up",
+    )
     return instance

@@ -24,6 +24,9 @@ def pii_strings(population) -> set[str]:
     for school in population.approved_schools():
         for p in school.pupils:
             values |= {p.upn, p.date_of_birth.isoformat(), p.date_of_birth.strftime("%d/%m/%Y")}
-            values |= {name for name in (p.legal_forename, p.legal_surname, p.forename, p.surname)
-                       if name and len(name) >= 4}
+            values |= {
+                name
+                for name in (p.legal_forename, p.legal_surname, p.forename, p.surname)
+                if name and len(name) >= 4
+            }
     return values

@@ -26,15 +26,21 @@ def cli(env: dict, *args: str, check: bool = True) -> subprocess.CompletedProces
 def private_simulator(population, folder: Path):
     """Start a simulator of `population` with its GIAS extract and XoD secrets written to `folder`;
     yields (server, the connector settings for the CLI)."""
-    from mis_pipeline.simulator.gias import write_gias_extract
-    from mis_pipeline.simulator.server import SimulatorServer
-    from mis_pipeline.simulator.xod_api import write_xod_secrets
+    from mis_simulator.gias import write_gias_extract
+    from mis_simulator.server import SimulatorServer
+    from mis_simulator.xod_api import write_xod_secrets
 
     gias = write_gias_extract(population, folder / "edubasealldata.csv")
     secrets = write_xod_secrets(population, folder / "xod-secrets.json")
     with SimulatorServer(population, token=TOKEN).start() as server:
-        env = {**os.environ, "WONDE_API_URL": server.wonde_url, "WONDE_API_TOKEN": TOKEN,
-               "XPORTER_API_URL": server.xod_url, "XPORTER_SCHOOL_SECRETS": str(secrets), "MIS_TEST_GIAS": str(gias)}
+        env = {
+            **os.environ,
+            "WONDE_API_URL": server.wonde_url,
+            "WONDE_API_TOKEN": TOKEN,
+            "XPORTER_API_URL": server.xod_url,
+            "XPORTER_SCHOOL_SECRETS": str(secrets),
+            "MIS_TEST_GIAS": str(gias),
+        }
         env.pop("DAGSTER_HOME", None)
         yield server, env
 

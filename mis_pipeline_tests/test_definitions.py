@@ -34,7 +34,11 @@ def test_pupils_lineage_runs_from_the_registry_through_the_extract_and_the_chang
 def _validate(env: dict) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
-        cwd=ROOT, capture_output=True, text=True, timeout=300, env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
 
 
@@ -53,13 +57,20 @@ def test_dagster_validates_the_workspace_in_a_fresh_clone_with_nothing_set():
     assert result.returncode == 0, result.stderr[-2000:]
 
 
-def test_dagster_validates_the_workspace_with_the_production_postgres_instance_config(postgres_database, tmp_path):
+def test_dagster_validates_the_workspace_with_the_production_postgres_instance_config(
+    postgres_database, tmp_path
+):
     url = sa.engine.make_url(postgres_database)
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
     env = {**os.environ, "DAGSTER_HOME": str(home)}
-    env.update(DAGSTER_PG_USERNAME=url.username, DAGSTER_PG_PASSWORD=url.password or "",
-               DAGSTER_PG_HOST=url.host, DAGSTER_PG_DB=url.database, DAGSTER_PG_PORT=str(url.port or 5432))
+    env.update(
+        DAGSTER_PG_USERNAME=url.username,
+        DAGSTER_PG_PASSWORD=url.password or "",
+        DAGSTER_PG_HOST=url.host,
+        DAGSTER_PG_DB=url.database,
+        DAGSTER_PG_PORT=str(url.port or 5432),
+    )
     result = _validate(env)
     assert result.returncode == 0, result.stderr[-2000:]

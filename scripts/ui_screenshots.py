@@ -26,9 +26,18 @@ OUT = ROOT / "docs" / "ui"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without the background-networking flags Chromium keeps dialling Google's hosts, which a closed
 # network refuses; --no-sandbox because it runs as root in CI containers.
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                  "--hide-scrollbars", "--window-size=1600,1000"]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--window-size=1600,1000",
+]
 
 
 def _free_port() -> int:
@@ -45,27 +54,58 @@ def _demo_instance(env: dict) -> tuple[subprocess.Popen, dict, dict]:
     from mis_pipeline.lib.dates import london_today
 
     simulator, settings = demo._start_simulator(Path(env["MIS_HOME"]) / "simulator")
-    env = {**env, **settings, "MIS_ALLOW_LOOPBACK_HTTP": "1", "WONDE_REQUESTS_PER_SECOND": "0",
-           "XPORTER_REQUESTS_PER_SECOND": "0", "MIS_OPERATOR": "screenshots"}
+    env = {
+        **env,
+        **settings,
+        "MIS_ALLOW_LOOPBACK_HTTP": "1",
+        "WONDE_REQUESTS_PER_SECOND": "0",
+        "XPORTER_REQUESTS_PER_SECOND": "0",
+        "MIS_OPERATOR": "screenshots",
+    }
     demo._run("keys", "init", env=env)
     demo._run("schools", "import-gias", settings["GIAS_EXTRACT"], env=env)
     listed = demo._run("schools", "discover", env=env)
     urns = [line.split()[0] for line in listed.splitlines()[2:] if line[:1].isdigit()]
-    demo._run("schools", "set", *urns, "--agreement-accepted", london_today().isoformat(),
-              "--agreement-version", demo.AGREEMENT_VERSION, env=env)
+    demo._run(
+        "schools",
+        "set",
+        *urns,
+        "--agreement-accepted",
+        london_today().isoformat(),
+        "--agreement-version",
+        demo.AGREEMENT_VERSION,
+        env=env,
+    )
     demo._run("schools", "set", urns[1], "--mode", "manual", env=env)
     demo._run("schools", "set", urns[2], "--withhold", "attendance", env=env)
     demo._run("sync", env=env)
     demo._run("share", env=env)
-    status = json.loads(subprocess.run([demo.CLI, "status", "--json"], env=env, stdout=subprocess.PIPE, text=True,
-                                       check=True).stdout)
+    status = json.loads(
+        subprocess.run(
+            [demo.CLI, "status", "--json"], env=env, stdout=subprocess.PIPE, text=True, check=True
+        ).stdout
+    )
     return simulator, env, status
 
 
 def _serve_ui(env: dict, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, "-m", "dagster_webserver", "-w", str(ROOT / "workspace.yaml"),
-                                "-h", "127.0.0.1", "-p", str(port)], cwd=ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "dagster_webserver",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
@@ -81,8 +121,11 @@ def _serve_ui(env: dict, port: int) -> subprocess.Popen:
 def _dismiss_welcome(base: str) -> None:
     """The UI greets a new instance on localhost with a newsletter dialog over every page; mark it
     seen, as its Skip button does."""
-    request = urllib.request.Request(f"{base}/graphql", data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(),
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"{base}/graphql",
+        data=json.dumps({"query": "mutation { setNuxSeen }"}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     urllib.request.urlopen(request, timeout=30).read()
 
 
@@ -92,9 +135,17 @@ class Browser:
 
     def __init__(self, profile: Path):
         port = _free_port()
-        self.process = subprocess.Popen([CHROMIUM, *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-                                         f"--remote-debugging-port={port}", "about:blank"],
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            [
+                CHROMIUM,
+                *CHROMIUM_FLAGS,
+                f"--user-data-dir={profile}",
+                f"--remote-debugging-port={port}",
+                "about:blank",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         page = self._page(port)
         from websockets.sync.client import connect
 
@@ -103,7 +154,9 @@ class Browser:
         warnings.filterwarnings("ignore", message=r"connect\(\) must be used", category=DeprecationWarning)
         self.socket = connect(page["webSocketDebuggerUrl"], max_size=None)
         self.ids = 0
-        self.call("Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride", width=1600, height=1000, deviceScaleFactor=1, mobile=False
+        )
 
     @staticmethod
     def _page(port: int) -> dict:
@@ -128,14 +181,24 @@ class Browser:
         self.call("Page.navigate", url=url)
         time.sleep(8)  # the UI fetches and lays out the graph after the page loads
         if tab:  # a tab the URL cannot name (e.g. a check's execution history): click it by its text
-            self.call("Runtime.evaluate", expression=(
-                "[...document.querySelectorAll('button, a, [role=tab]')]"
-                f".find(e => e.textContent.trim() === {json.dumps(tab)})?.click()"))
+            self.call(
+                "Runtime.evaluate",
+                expression=(
+                    "[...document.querySelectorAll('button, a, [role=tab]')]"
+                    f".find(e => e.textContent.trim() === {json.dumps(tab)})?.click()"
+                ),
+            )
             time.sleep(4)
         for key in keys:  # Alt+key: the asset graph's shortcuts (Alt+E expands every group)
             for kind in ("keyDown", "keyUp"):
-                self.call("Input.dispatchKeyEvent", type=kind, modifiers=1, key=key, code=f"Key{key.upper()}",
-                          windowsVirtualKeyCode=ord(key.upper()))
+                self.call(
+                    "Input.dispatchKeyEvent",
+                    type=kind,
+                    modifiers=1,
+                    key=key,
+                    code=f"Key{key.upper()}",
+                    windowsVirtualKeyCode=ord(key.upper()),
+                )
             time.sleep(4)
         shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
@@ -162,16 +225,24 @@ def main() -> None:
     ui = _serve_ui(env, port)
     try:
         manual = next(s["urn"] for s in status["schools"] if s["sync_mode"] == "manual")
-        automatic = next(s["urn"] for s in status["schools"] if s["sync_mode"] == "automatic" and s["counts"]["pupils"])
+        automatic = next(
+            s["urn"] for s in status["schools"] if s["sync_mode"] == "automatic" and s["counts"]["pupils"]
+        )
         partner = min(p.name for p in (scratch / "home" / "shares").iterdir() if p.name.startswith("la-"))
         base = f"http://127.0.0.1:{port}"
         _dismiss_welcome(base)
         pages = {
             "asset-graph.png": (f"{base}/asset-groups", "e"),
             "school-partition.png": (f"{base}/assets/pupils?view=partitions&partition={automatic}", ""),
-            "manual-school-partition.png": (f"{base}/assets/pupil_change_set?view=partitions&partition={manual}", ""),
-            "check-history.png": (f"{base}/assets/pupils?view=checks&checkDetail=no_quarantined_records", "",
-                                  "Execution history"),
+            "manual-school-partition.png": (
+                f"{base}/assets/pupil_change_set?view=partitions&partition={manual}",
+                "",
+            ),
+            "check-history.png": (
+                f"{base}/assets/pupils?view=checks&checkDetail=no_quarantined_records",
+                "",
+                "Execution history",
+            ),
             "retention-check.png": (f"{base}/assets/named_data_purge?view=checks", ""),
             "share-partition.png": (f"{base}/assets/partner_shares?view=partitions&partition={partner}", ""),
             "sync-run-tags.png": (f"{base}/runs", ""),

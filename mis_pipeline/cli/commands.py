@@ -6,12 +6,12 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
-from mis_pipeline.config import operator_name
+from mis_pipeline.config import operator_name, simulator_tls_dir
 from mis_pipeline.instance import dagster_home, get_instance
-
-from .arguments import check_port_free
+from mis_pipeline.lib.arguments import check_port_free
 
 
 class CommandError(Exception):
@@ -23,12 +23,12 @@ class UsageError(CommandError):
 
 
 def simulator_serve(args) -> int:
-    from mis_pipeline.simulator.__main__ import serve_from_args
+    from mis_simulator.__main__ import serve_from_args
 
     refused = check_port_free(args.host, args.port) if args.port else None
     if refused:
         raise CommandError(refused)
-    serve_from_args(args)
+    serve_from_args(args, tls_home=simulator_tls_dir())
     return 0
 
 
@@ -39,12 +39,14 @@ def require_registered(engine, urns: list[str]) -> None:
     known = {school.urn for school in list_schools(engine)}
     for urn in urns:
         if urn not in known:
-            raise UsageError(f"school {urn} is not registered (see `mis-pipeline schools list`; "
-                             "`mis-pipeline schools discover` registers the schools that approved us)")
+            raise UsageError(
+                f"school {urn} is not registered (see `mis-pipeline schools list`; "
+                "`mis-pipeline schools discover` registers the schools that approved us)"
+            )
 
 
 def sync(args) -> int:
-    from mis_pipeline.sync.launch import SyncRefused, UnknownSchool, run_sync
+    from mis_pipeline.cli.launch import SyncRefused, UnknownSchool, run_sync
 
     try:
         summary = run_sync(get_instance(), requested=args.school, max_workers=args.max_workers)
@@ -60,7 +62,7 @@ def sync(args) -> int:
 
 
 def schools_list(args) -> int:
-    from mis_pipeline.reports.schools import render_schools, school_listing
+    from mis_pipeline.registry.listing import render_schools, school_listing
     from mis_pipeline.warehouse.engine import get_engine
 
     entries = school_listing(get_engine())
@@ -69,25 +71,29 @@ def schools_list(args) -> int:
 
 
 def schools_import_gias(args) -> int:
-    from mis_pipeline.runs import failure_reason, run_job
-    from mis_pipeline.sync.jobs import IMPORT_GIAS_JOB
+    from mis_pipeline.cli.runs import failure_reason, run_job
+    from mis_pipeline.registry.jobs import IMPORT_GIAS_JOB
 
     path = Path(args.file).resolve()
     if not path.is_file():
         raise UsageError(f"no such file: {args.file}")
-    result = run_job(get_instance(), IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": str(path)}}}})
+    result = run_job(
+        get_instance(), IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": str(path)}}}}
+    )
     if not result.success:
         raise CommandError(f"GIAS import failed: {failure_reason(result)}")
     [event] = [e for e in result.get_asset_materialization_events()]
     metadata = event.event_specific_data.materialization.metadata
-    print(f"imported {metadata['establishments'].value} establishments "
-          f"({metadata['with_trust'].value} in a trust, {metadata['with_diocese'].value} with a diocese; "
-          f"{metadata['skipped_rows'].value} rows skipped)")
+    print(
+        f"imported {metadata['establishments'].value} establishments "
+        f"({metadata['with_trust'].value} in a trust, {metadata['with_diocese'].value} with a diocese; "
+        f"{metadata['skipped_rows'].value} rows skipped)"
+    )
     return 0
 
 
 def status(args) -> int:
-    from mis_pipeline.reports.status import render_table, school_status
+    from mis_pipeline.cli.status import render_table, school_status
     from mis_pipeline.warehouse.engine import get_engine
 
     entries = school_status(get_engine())
@@ -105,7 +111,18 @@ def ui(args) -> int:
     if refused:
         raise CommandError(refused)
     print(f"Dagster UI on http://{args.host}:{args.port} (instance {home})", flush=True)
-    command = [sys.executable, "-m", "dagster", "dev", "-w", str(workspace), "-h", args.host, "-p", str(args.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "dagster",
+        "dev",
+        "-w",
+        str(workspace),
+        "-h",
+        args.host,
+        "-p",
+        str(args.port),
+    ]
     return subprocess.call(command, cwd=root, env={**os.environ, "DAGSTER_HOME": str(home)})
 
 
@@ -125,15 +142,19 @@ def keys_init(args) -> int:
     from mis_pipeline.lib.crypto import encode_key, generate_key
 
     if is_production():
-        raise CommandError("MIS_ENV=production: the master key comes from MIS_MASTER_KEY (your secret store), "
-                           "not from a local file")
+        raise CommandError(
+            "MIS_ENV=production: the master key comes from MIS_MASTER_KEY (your secret store), "
+            "not from a local file"
+        )
     path = local_master_key_path()
     if path.exists():
         print(f"a local master key already exists at {path}")
         return 0
     _write_secret_file(path, encode_key(generate_key()))
-    print(f"generated a master key at {path} (mode 0600). Anyone with this file and the warehouse can read "
-          "pupil data: keep it safe, back it up separately; production reads MIS_MASTER_KEY instead")
+    print(
+        f"generated a master key at {path} (mode 0600). Anyone with this file and the warehouse can read "
+        "pupil data: keep it safe, back it up separately; production reads MIS_MASTER_KEY instead"
+    )
     return 0
 
 
@@ -170,7 +191,9 @@ def keys_rotate(args) -> int:
     except KeyringError as error:
         raise CommandError(str(error)) from None
     retired = ", ".join(result.retired) or "none"
-    print(f"re-wrapped {result.rewrapped} data keys under master key {result.current}; retired master keys: {retired}")
+    print(
+        f"re-wrapped {result.rewrapped} data keys under master key {result.current}; retired master keys: {retired}"
+    )
     return 0
 
 
@@ -214,14 +237,21 @@ def schools_set(args) -> int:
     subscription = {}
     if args.subscription_end is not None:
         clear = args.subscription_end.lower() == "none"
-        subscription["subscription_end"] = None if clear else _date_or_none(args.subscription_end, "--subscription-end")
+        subscription["subscription_end"] = (
+            None if clear else _date_or_none(args.subscription_end, "--subscription-end")
+        )
     change = SettingsChange(
-        withhold=args.withhold, allow=args.allow, sync_mode=args.mode,
+        withhold=args.withhold,
+        allow=args.allow,
+        sync_mode=args.mode,
         paused=True if args.pause else False if args.resume else None,
         agreement_accepted_on=_date_or_none(args.agreement_accepted, "--agreement-accepted"),
-        agreement_version=args.agreement_version, final_year_group=args.final_year_group,
+        agreement_version=args.agreement_version,
+        final_year_group=args.final_year_group,
         agreement_withdrawn_on=_date_or_none(args.agreement_withdrawn, "--agreement-withdrawn"),
-        share_off=args.no_share_with, share_on=args.share_with, **subscription,
+        share_off=args.no_share_with,
+        share_on=args.share_with,
+        **subscription,
     )
     if change.is_empty():
         raise UsageError("nothing to set: see `mis-pipeline schools set --help`")
@@ -232,18 +262,20 @@ def schools_set(args) -> int:
     except SettingsError as error:  # every one names an argument to change
         raise UsageError(str(error)) from None
     for urn, settings in moved.items():
-        print(f"school {urn}: {describe_settings(settings, london_today()) if settings else 'already so, nothing changed'}")
+        print(
+            f"school {urn}: {describe_settings(settings, london_today()) if settings else 'already so, nothing changed'}"
+        )
     return 0
 
 
 def schools_discover(args) -> int:
-    from mis_pipeline.runs import failure_reason, run_job
-    from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB
+    from mis_pipeline.cli.runs import failure_reason, run_job
+    from mis_pipeline.registry.jobs import DISCOVER_SCHOOLS_JOB
 
     result = run_job(get_instance(), DISCOVER_SCHOOLS_JOB)
     if not result.success:
         raise CommandError(f"school discovery failed: {failure_reason(result)}")
-    from mis_pipeline.reports.schools import render_schools, school_listing
+    from mis_pipeline.registry.listing import render_schools, school_listing
     from mis_pipeline.warehouse.engine import get_engine
 
     print(render_schools(school_listing(get_engine())))
@@ -263,9 +295,16 @@ def changes(args) -> int:
     entries = []
     for change_set in read_change_sets(engine, args.urn):
         fields = Counter(f for c in change_set["changes"] for f in c["fields"])
-        entries.append({"id": change_set["id"], "status": change_set["status"],
-                        "computed_at": iso_utc(change_set["created_at"]), "applied_at": iso_utc(change_set["applied_at"]),
-                        **change_set["counts"], "fields_changed": dict(sorted(fields.items()))})
+        entries.append(
+            {
+                "id": change_set["id"],
+                "status": change_set["status"],
+                "computed_at": iso_utc(change_set["created_at"]),
+                "applied_at": iso_utc(change_set["applied_at"]),
+                **change_set["counts"],
+                "fields_changed": dict(sorted(fields.items())),
+            }
+        )
     if args.json:
         print(json.dumps({"urn": args.urn, "change_sets": entries}))
         return 0
@@ -273,17 +312,22 @@ def changes(args) -> int:
         print(f"school {args.urn}: no change sets yet")
     for e in entries:
         kinds = ", ".join(f"{n} {kind}" for kind, n in e["pupils"].items() if n) or "no pupil changes"
-        items = ", ".join(f"{d} +{c['inserted']}/~{c['updated']}/-{c['deleted']}" for d, c in e["items"].items())
+        items = ", ".join(
+            f"{d} +{c['inserted']}/~{c['updated']}/-{c['deleted']}" for d, c in e["items"].items()
+        )
         fields = ", ".join(f"{f} x{n}" for f, n in e["fields_changed"].items())
-        print(f"#{e['id']} {e['status']:<10} {e['computed_at'][:19]}  {kinds}" + (f"; {items}" if items else "")
-              + (f"; fields: {fields}" if fields else ""))
+        print(
+            f"#{e['id']} {e['status']:<10} {e['computed_at'][:19]}  {kinds}"
+            + (f"; {items}" if items else "")
+            + (f"; fields: {fields}" if fields else "")
+        )
     return 0
 
 
 def purge(args) -> int:
     """Run the retention job (schedule, 6-month purge, 5-year purge) as of a date; print what went."""
+    from mis_pipeline.cli.runs import failure_reason, run_job
     from mis_pipeline.retention.assets import PURGE_JOB
-    from mis_pipeline.runs import failure_reason, run_job
 
     if args.replay_after_restore:
         return _replay_after_restore(args)
@@ -294,13 +338,17 @@ def purge(args) -> int:
     result = run_job(get_instance(), PURGE_JOB, config)
     if not result.success:
         raise CommandError(f"purge failed: {failure_reason(result)}")
-    metadata = {e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
-                for e in (event for event in result.get_asset_materialization_events())}
+    metadata = {
+        e.asset_key.to_user_string(): e.event_specific_data.materialization.metadata
+        for e in (event for event in result.get_asset_materialization_events())
+    }
     named, unnamed = metadata["named_data_purge"], metadata["unnamed_data_purge"]
     by_rule = ", ".join(f"{n} {rule}" for rule, n in named["by_rule"].value.items()) or "none due"
-    print(f"as of {named['as_of'].value}: un-named {named['pupils_un_named'].value} pupils ({by_rule}); "
-          f"deleted {unnamed['unnamed_records'].value} un-named records and {unnamed['change_sets'].value} change sets "
-          "older than 5 years")
+    print(
+        f"as of {named['as_of'].value}: un-named {named['pupils_un_named'].value} pupils ({by_rule}); "
+        f"deleted {unnamed['unnamed_records'].value} un-named records and {unnamed['change_sets'].value} change sets "
+        "older than 5 years"
+    )
     checks = [e for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"]
     failed = [e.event_specific_data.check_name for e in checks if not e.event_specific_data.passed]
     if failed:
@@ -310,31 +358,39 @@ def purge(args) -> int:
 
 def _replay_after_restore(args) -> int:
     """Re-apply, in a restored warehouse, every purge recorded since the backup was taken."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from mis_pipeline.audit.log import read_audit
     from mis_pipeline.config import master_keyring, operator_name
     from mis_pipeline.retention.replay import replay_after_restore
+    from mis_pipeline.warehouse.audit_log import read_audit
     from mis_pipeline.warehouse.engine import get_engine
     from mis_pipeline.warehouse.vault import open_vault
 
     try:
         since = datetime.fromisoformat(args.replay_after_restore)
     except ValueError:
-        raise CommandError(f"--replay-after-restore takes an ISO date or time (got {args.replay_after_restore!r})") from None
-    since = since if since.tzinfo else since.replace(tzinfo=timezone.utc)
+        raise CommandError(
+            f"--replay-after-restore takes an ISO date or time (got {args.replay_after_restore!r})"
+        ) from None
+    since = since if since.tzinfo else since.replace(tzinfo=UTC)
     engine = get_engine()
     if args.audit_file:
         try:
             entries = json.loads(Path(args.audit_file).read_text(encoding="utf-8"))["entries"]
         except (OSError, ValueError, KeyError) as error:
-            raise CommandError(f"--audit-file {args.audit_file}: not an audit export ({type(error).__name__})") from None
+            raise CommandError(
+                f"--audit-file {args.audit_file}: not an audit export ({type(error).__name__})"
+            ) from None
     else:
         entries = read_audit(engine, action="purge")
-    report = replay_after_restore(engine, open_vault(engine, master_keyring()), entries, since, actor=operator_name())
+    report = replay_after_restore(
+        engine, open_vault(engine, master_keyring()), entries, since, actor=operator_name()
+    )
     by_rule = ", ".join(f"{n} {rule}" for rule, n in report.by_rule.items()) or "none still held"
-    print(f"purges since {since.isoformat()}: {report.tombstones} data keys destroyed; "
-          f"purged again {report.pupils} pupils the restore brought back ({by_rule})")
+    print(
+        f"purges since {since.isoformat()}: {report.tombstones} data keys destroyed; "
+        f"purged again {report.pupils} pupils the restore brought back ({by_rule})"
+    )
     return 0
 
 
@@ -350,8 +406,16 @@ def retention(args) -> int:
     with engine.connect() as conn:
         unknown = sorted(urn for urn, facts in school_facts(conn, today).items() if facts.final_year is None)
     if args.json:
-        print(json.dumps({"as_of": today.isoformat(), "within_days": args.within, "due": entries,
-                          "schools_without_final_year_group": unknown}))
+        print(
+            json.dumps(
+                {
+                    "as_of": today.isoformat(),
+                    "within_days": args.within,
+                    "due": entries,
+                    "schools_without_final_year_group": unknown,
+                }
+            )
+        )
         return 0
     print(f"named data due by {date_after(today, args.within)} (within {args.within} days):")
     for e in entries:
@@ -360,8 +424,10 @@ def retention(args) -> int:
     if not entries:
         print("  nothing")
     if unknown:
-        print(f"schools whose final year group is unknown (the key-stage rule cannot fire; set "
-              f"`schools set URN --final-year-group N`): {', '.join(unknown)}")
+        print(
+            f"schools whose final year group is unknown (the key-stage rule cannot fire; set "
+            f"`schools set URN --final-year-group N`): {', '.join(unknown)}"
+        )
     return 0
 
 
@@ -373,11 +439,19 @@ def date_after(day, days: int):
 
 def audit(args) -> int:
     """The audit log, whole or for one school, as JSON, CSV or a PDF for the school's DPO."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    from mis_pipeline.audit.log import read_audit
-    from mis_pipeline.audit.report import as_csv, as_json, as_pdf, events, load_names, school_choices, school_links
+    from mis_pipeline.audit.render import (
+        as_csv,
+        as_json,
+        as_pdf,
+        events,
+        load_names,
+        school_choices,
+        school_links,
+    )
     from mis_pipeline.registry.store import list_schools
+    from mis_pipeline.warehouse.audit_log import read_audit
     from mis_pipeline.warehouse.engine import get_engine
 
     if args.format == "pdf" and not args.out:
@@ -388,20 +462,28 @@ def audit(args) -> int:
     entries = read_audit(engine, school_urn=args.urn)
     names = load_names(engine, entries)
     rows = events(entries, names, args.urn)
-    produced = datetime.now(timezone.utc)
+    produced = datetime.now(UTC)
     if args.urn:
         title = f"Data processing record: {names.school(args.urn)} (URN {args.urn})"
         [school] = [s for s in list_schools(engine) if s.urn == args.urn]
-        facts = [("School", f"{names.school(args.urn)}, URN {args.urn}"), *school_links(engine, args.urn),
-                 *school_choices(school)]
+        facts = [
+            ("School", f"{names.school(args.urn)}, URN {args.urn}"),
+            *school_links(engine, args.urn),
+            *school_choices(school),
+        ]
     else:
         title, facts = "Data processing record: all schools", [("Schools", f"{len(names.schools)} known")]
     if args.format == "pdf":
         Path(args.out).write_bytes(as_pdf(rows, title, facts, produced, per_school=bool(args.urn)))
         print(f"wrote {args.out} ({len(rows)} entries)")
         return 0
-    about = {"title": title, "school_urn": args.urn, "school_name": names.school(args.urn),
-             "produced_at": produced.isoformat(), "entries": len(rows)}
+    about = {
+        "title": title,
+        "school_urn": args.urn,
+        "school_name": names.school(args.urn),
+        "produced_at": produced.isoformat(),
+        "entries": len(rows),
+    }
     text = as_json(rows, about) if args.format == "json" else as_csv(rows)
     if args.out:
         Path(args.out).write_text(text, encoding="utf-8")
@@ -415,11 +497,12 @@ def share(args) -> int:
     """Write partners' shares: every partner the registry implies, or those named."""
     import sqlalchemy as sa
 
-    from mis_pipeline.runs import failure_reason, run_job
-    from mis_pipeline.shares.assets import PARTNERS, SHARE_JOB, refresh_partner_partitions
-    from mis_pipeline.shares.partners import Partner
-    from mis_pipeline.sync.batching import contiguous_ranges
-    from mis_pipeline.sync.launch import RANGE_END, RANGE_START
+    from mis_pipeline.cli.runs import failure_reason, run_job
+    from mis_pipeline.registry.partitions import PARTNERS, refresh_partner_partitions
+    from mis_pipeline.registry.partners import Partner
+    from mis_pipeline.registry.run_tags import RANGE_END, RANGE_START
+    from mis_pipeline.shares.assets import SHARE_JOB
+    from mis_pipeline.sync.planning import batch_ranges
     from mis_pipeline.warehouse.engine import get_engine
     from mis_pipeline.warehouse.schema import share_log
 
@@ -436,14 +519,17 @@ def share(args) -> int:
     targets = set(args.partner or known)
     ordered = instance.get_dynamic_partitions(PARTNERS.name)
     config = {"ops": {"partner_shares": {"config": {"out_dir": args.out or ""}}}}
-    for start, end in contiguous_ranges(ordered, targets, None):
+    for start, end in batch_ranges(ordered, targets, max(len(ordered), 1), passable=()):
         result = run_job(instance, SHARE_JOB, config, tags={RANGE_START: start, RANGE_END: end})
         if not result.success:
             raise CommandError(f"share run {result.run_id} failed: {failure_reason(result)}")
         with engine.connect() as conn:
-            for row in conn.execute(sa.select(share_log).where(share_log.c.run_id == result.run_id)
-                                    .order_by(share_log.c.partner)):
+            for row in conn.execute(
+                sa.select(share_log).where(share_log.c.run_id == result.run_id).order_by(share_log.c.partner)
+            ):
                 counts = json.loads(row.counts)
-                print(f"{row.partner}: {len(json.loads(row.schools))} schools, {counts['pupils']} pupils, "
-                      + ", ".join(f"{d} {n}" for d, n in counts.items() if d != "pupils"))
+                print(
+                    f"{row.partner}: {len(json.loads(row.schools))} schools, {counts['pupils']} pupils, "
+                    + ", ".join(f"{d} {n}" for d, n in counts.items() if d != "pupils")
+                )
     return 0

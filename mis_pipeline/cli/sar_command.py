@@ -10,23 +10,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from mis_pipeline.cli.commands import CommandError, UsageError, require_registered
 from mis_pipeline.config import operator_name
-
-from .commands import CommandError, UsageError, require_registered
 
 
 def add_sar_parser(subparsers) -> None:
     sar = subparsers.add_parser(
-        "sar", help="a subject access report: everything held about one pupil (audited)",
+        "sar",
+        help="a subject access report: everything held about one pupil (audited)",
         description="Everything held about one pupil of a school: the record, additional details, attendance, "
-                    "assessments, groups, the history of changes, records held back by checks, and which "
-                    "partners received the data and when. A UPN not held gives a 'nothing held' report. "
-                    "Each report is audited (format, found, counts; never the UPN).")
+        "assessments, groups, the history of changes, records held back by checks, and which "
+        "partners received the data and when. A UPN not held gives a 'nothing held' report. "
+        "Each report is audited (format, found, counts; never the UPN).",
+    )
     sar.add_argument("urn", help="the school's URN")
-    sar.add_argument("--upn", required=True, metavar="UPN",
-                     help="the pupil's UPN (a former UPN also finds the pupil); '-' reads it from standard input")
-    sar.add_argument("--format", choices=("json", "csv", "pdf"), default="json",
-                     help="json: one document; csv: a zip of one CSV per section; pdf: a report a parent can read")
+    sar.add_argument(
+        "--upn",
+        required=True,
+        metavar="UPN",
+        help="the pupil's UPN (a former UPN also finds the pupil); '-' reads it from standard input",
+    )
+    sar.add_argument(
+        "--format",
+        choices=("json", "csv", "pdf"),
+        default="json",
+        help="json: one document; csv: a zip of one CSV per section; pdf: a report a parent can read",
+    )
     sar.add_argument("--out", required=True, metavar="PATH", help="the new file to write (never overwritten)")
     sar.set_defaults(handler=sar_report)
 
@@ -34,7 +43,7 @@ def add_sar_parser(subparsers) -> None:
 def sar_report(args) -> int:
     from mis_pipeline.config import MissingMasterKeyError, master_keyring
     from mis_pipeline.lib.crypto import KeyringError
-    from mis_pipeline.reports.sar import SarError, SarRequestError, check_request, describe, produce_report
+    from mis_pipeline.sar.gather import SarError, SarRequestError, check_request, describe, produce_report
     from mis_pipeline.warehouse.engine import get_engine
     from mis_pipeline.warehouse.vault import open_vault
 

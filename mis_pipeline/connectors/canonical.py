@@ -12,27 +12,65 @@ from __future__ import annotations
 CANONICAL_FIELDS: dict[str, tuple[str, ...]] = {
     # the core record (normalise_*_student); `pupil_key` is added by the sync
     "pupils": (
-        "school_urn", "connector", "connector_pupil_id", "upi", "mis_id", "upn", "former_upn",
-        "legal_forename", "legal_surname", "forename", "surname", "middle_names", "date_of_birth",
-        "sex", "nc_year", "admission_date", "leaving_date", "source_updated_at",
+        "school_urn",
+        "connector",
+        "connector_pupil_id",
+        "upi",
+        "mis_id",
+        "upn",
+        "former_upn",
+        "legal_forename",
+        "legal_surname",
+        "forename",
+        "surname",
+        "middle_names",
+        "date_of_birth",
+        "sex",
+        "nc_year",
+        "admission_date",
+        "leaving_date",
+        "source_updated_at",
     ),
     # additional pupil details: SEN provision N/K/E, FSM, pupil premium, EAL, census codes
     "pupil_details": (
-        "school_urn", "pupil_mis_id", "sen_status", "fsm_eligible", "pupil_premium", "eal",
-        "first_language", "ethnicity", "in_care", "source_updated_at",
+        "school_urn",
+        "pupil_mis_id",
+        "sen_status",
+        "fsm_eligible",
+        "pupil_premium",
+        "eal",
+        "first_language",
+        "ethnicity",
+        "in_care",
+        "source_updated_at",
     ),
     # one session mark: date, AM|PM, DfE code ("/" AM present, "\\" PM present, "L", "I", …)
     "attendance_sessions": (
-        "school_urn", "pupil_mis_id", "session_date", "session", "mark", "source_updated_at",
+        "school_urn",
+        "pupil_mis_id",
+        "session_date",
+        "session",
+        "mark",
+        "source_updated_at",
     ),
     # one result: aspect (column) within a result set (assessment period), by name
     "assessment_results": (
-        "school_urn", "pupil_mis_id", "aspect_name", "result_set_name", "result", "result_date",
+        "school_urn",
+        "pupil_mis_id",
+        "aspect_name",
+        "result_set_name",
+        "result",
+        "result_date",
         "source_updated_at",
     ),
     # one membership: group_type year|registration|house|teaching, the MIS's group code and name
     "pupil_groups": (
-        "school_urn", "pupil_mis_id", "group_type", "group_code", "group_name", "source_updated_at",
+        "school_urn",
+        "pupil_mis_id",
+        "group_type",
+        "group_code",
+        "group_name",
+        "source_updated_at",
     ),
 }
 

@@ -11,8 +11,14 @@ from __future__ import annotations
 class ConnectorError(Exception):
     """Base class: anything that stops a connector call from returning trustworthy data."""
 
-    def __init__(self, message: str, *, status: int | None = None, path: str | None = None,
-                 school_id: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        path: str | None = None,
+        school_id: str | None = None,
+    ) -> None:
         super().__init__(" ".join(message.split()))  # force one line
         self.status = status
         self.path = path

@@ -127,9 +127,13 @@ def check_transport(url: str) -> None:
         return
     path = parts.path or "/"
     if parts.scheme != "http":
-        raise InsecureTransportError(f"refusing scheme {parts.scheme!r} for {path}: only https is allowed", path=path)
+        raise InsecureTransportError(
+            f"refusing scheme {parts.scheme!r} for {path}: only https is allowed", path=path
+        )
     if (parts.hostname or "") not in LOOPBACK_HOSTS:
-        raise InsecureTransportError(f"refusing plain http to non-loopback host {parts.hostname} for {path}", path=path)
+        raise InsecureTransportError(
+            f"refusing plain http to non-loopback host {parts.hostname} for {path}", path=path
+        )
     if os.environ.get(LOOPBACK_ENV) != "1":
         raise InsecureTransportError(
             f"refusing plain http to {parts.hostname} for {path}: set {LOOPBACK_ENV}=1 to allow the local simulator",
@@ -140,7 +144,11 @@ def check_transport(url: str) -> None:
 def same_origin(url: str, base: str) -> bool:
     """Scheme, host and effective port all match."""
     a, b = urlsplit(url), urlsplit(base)
-    return (a.scheme, (a.hostname or "").lower(), _port(a)) == (b.scheme, (b.hostname or "").lower(), _port(b))
+    return (a.scheme, (a.hostname or "").lower(), _port(a)) == (
+        b.scheme,
+        (b.hostname or "").lower(),
+        _port(b),
+    )
 
 
 def host_and_port(url: str) -> str:
@@ -153,9 +161,17 @@ def _port(parts) -> int | None:
     return parts.port or {"http": 80, "https": 443}.get(parts.scheme)
 
 
-def get_json(session: requests.Session, url: str, params: dict[str, Any] | None = None, *,
-             timeout: float = 30.0, attempts: int = 3, backoff: float = 0.5,
-             school_id: str | None = None, requests_per_second: float = 0.0) -> dict:
+def get_json(
+    session: requests.Session,
+    url: str,
+    params: dict[str, Any] | None = None,
+    *,
+    timeout: float = 30.0,
+    attempts: int = 3,
+    backoff: float = 0.5,
+    school_id: str | None = None,
+    requests_per_second: float = 0.0,
+) -> dict:
     """GET a JSON object. Retries (bounded, with backoff) truncated or non-JSON bodies, which
     urllib3's Retry cannot see; raises rather than ever returning an empty page silently.
     Each attempt waits its turn on HOST_RATE_LIMITER (`requests_per_second`, 0 = unlimited)."""
@@ -168,28 +184,43 @@ def get_json(session: requests.Session, url: str, params: dict[str, Any] | None 
             payload = orjson.loads(response.content)  # about twice as fast as the stdlib parser
         except (*BODY_ERRORS, orjson.JSONDecodeError) as exc:
             if attempt == attempts:
-                raise InvalidResponseError(f"truncated or non-JSON body, {describe(200, path, school_id)}, "
-                                           f"after {attempts} attempts", status=200, path=path,
-                                           school_id=school_id) from exc
+                raise InvalidResponseError(
+                    f"truncated or non-JSON body, {describe(200, path, school_id)}, "
+                    f"after {attempts} attempts",
+                    status=200,
+                    path=path,
+                    school_id=school_id,
+                ) from exc
             time.sleep(min(backoff * 2 ** (attempt - 1), BACKOFF_MAX_SECONDS))
             continue
         except requests.exceptions.SSLError as exc:
             if not is_certificate_failure(exc):
-                raise ConnectorUnavailableError(f"TLS handshake failed for {describe(None, path, school_id)}",
-                                                path=path, school_id=school_id) from exc
+                raise ConnectorUnavailableError(
+                    f"TLS handshake failed for {describe(None, path, school_id)}",
+                    path=path,
+                    school_id=school_id,
+                ) from exc
             # Without the chain: a run's failure reason is its innermost cause, and urllib3's
             # is a paragraph of pool internals where this one line says what to do.
             raise CertificateVerificationError(
                 f"TLS certificate verification failed for {host_and_port(url)} ({describe(None, path, school_id)}): "
-                f"if this is a private CA, set REQUESTS_CA_BUNDLE to its PEM file", path=path,
-                school_id=school_id) from None
+                f"if this is a private CA, set REQUESTS_CA_BUNDLE to its PEM file",
+                path=path,
+                school_id=school_id,
+            ) from None
         except requests.exceptions.RequestException as exc:
-            raise ConnectorUnavailableError(f"request failed after retries ({type(exc).__name__}) for "
-                                            f"{describe(None, path, school_id)}", path=path,
-                                            school_id=school_id) from exc
+            raise ConnectorUnavailableError(
+                f"request failed after retries ({type(exc).__name__}) for {describe(None, path, school_id)}",
+                path=path,
+                school_id=school_id,
+            ) from exc
         if not isinstance(payload, dict):
-            raise InvalidResponseError(f"expected a JSON object, {describe(200, path, school_id)}",
-                                       status=200, path=path, school_id=school_id)
+            raise InvalidResponseError(
+                f"expected a JSON object, {describe(200, path, school_id)}",
+                status=200,
+                path=path,
+                school_id=school_id,
+            )
         return payload
     raise AssertionError("unreachable")
 

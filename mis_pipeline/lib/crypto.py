@@ -58,23 +58,27 @@ class MasterKey:
     key_id: str
 
     @classmethod
-    def from_bytes(cls, material: bytes) -> "MasterKey":
+    def from_bytes(cls, material: bytes) -> MasterKey:
         if len(material) != KEY_BYTES:
             raise InvalidMasterKeyError(f"a master key must be {KEY_BYTES} bytes, base64-encoded")
         fingerprint = hmac.digest(material, _KEY_ID_LABEL, "sha256")[:8].hex()
         return cls(material, fingerprint)
 
     @classmethod
-    def parse(cls, text: str, source: str = "MIS_MASTER_KEY") -> "MasterKey":
+    def parse(cls, text: str, source: str = "MIS_MASTER_KEY") -> MasterKey:
         """Decode a base64 (standard or URL-safe) key; the error names the source, never the value."""
         cleaned = text.strip()
         try:
             material = base64.urlsafe_b64decode(cleaned.replace("+", "-").replace("/", "_"))
         except (binascii.Error, ValueError):
-            raise InvalidMasterKeyError(f"{source} is not base64: generate one with `mis-pipeline keys generate`") from None
+            raise InvalidMasterKeyError(
+                f"{source} is not base64: generate one with `mis-pipeline keys generate`"
+            ) from None
         if len(material) != KEY_BYTES:
-            raise InvalidMasterKeyError(f"{source} must decode to {KEY_BYTES} bytes (got {len(material)}): "
-                                        "generate one with `mis-pipeline keys generate`")
+            raise InvalidMasterKeyError(
+                f"{source} must decode to {KEY_BYTES} bytes (got {len(material)}): "
+                "generate one with `mis-pipeline keys generate`"
+            )
         return cls.from_bytes(material)
 
     def __repr__(self) -> str:  # never print key material
@@ -91,7 +95,9 @@ def open_sealed(key: bytes, sealed: bytes, associated: bytes) -> bytes:
     try:
         return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], associated)
     except InvalidTag:
-        raise UnreadableCiphertextError("a sealed value does not open with its key (wrong key or tampered)") from None
+        raise UnreadableCiphertextError(
+            "a sealed value does not open with its key (wrong key or tampered)"
+        ) from None
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,9 @@ class Keyring:
         try:
             return open_sealed(master.material, wrapped, _wrap_context(key_ref))
         except UnreadableCiphertextError:
-            raise UnreadableCiphertextError(f"a data key wrapped by master key {key_id} does not unwrap") from None
+            raise UnreadableCiphertextError(
+                f"a data key wrapped by master key {key_id} does not unwrap"
+            ) from None
 
     def _by_id(self, key_id: str) -> MasterKey:
         if key_id == self.current.key_id:
@@ -124,7 +132,8 @@ class Keyring:
                 return key
         raise WrongMasterKeyError(
             f"data is wrapped by master key {key_id}, which is neither MIS_MASTER_KEY ({self.current.key_id}) "
-            "nor in MIS_PREVIOUS_MASTER_KEYS")
+            "nor in MIS_PREVIOUS_MASTER_KEYS"
+        )
 
 
 def _wrap_context(key_ref: str) -> bytes:

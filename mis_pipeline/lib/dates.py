@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -19,14 +19,14 @@ LONDON = ZoneInfo("Europe/London")
 
 def london_today(now: datetime | None = None) -> date:
     """Today in England: what a school's dates (subscription end, leaving dates) are measured in."""
-    return (now or datetime.now(timezone.utc)).astimezone(LONDON).date()
+    return (now or datetime.now(UTC)).astimezone(LONDON).date()
 
 
 def as_utc(value):
     """A stored timestamp with its zone: SQLite hands timestamps back without one, and every
     timestamp we store is UTC. Anything else passes through unchanged."""
     if isinstance(value, datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
+        return value.replace(tzinfo=UTC)
     return value
 
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from .scopes import granted_scopes, unrecognised_permissions, xod_granted_scopes
-from .store import SchoolEntry
+from mis_pipeline.registry.scopes import granted_scopes, unrecognised_permissions, xod_granted_scopes
+from mis_pipeline.registry.store import SchoolEntry
 
 
 def wonde_school_entry(school: dict, permissions: list[dict]) -> SchoolEntry | None:
@@ -18,7 +18,9 @@ def wonde_school_entry(school: dict, permissions: list[dict]) -> SchoolEntry | N
         connector_school_id=str(school["id"]),
         name=str(school.get("name") or ""),
         la_code=_text(school.get("la_code") or identifiers.get("la_code")),
-        establishment_number=_text(school.get("establishment_number") or identifiers.get("establishment_number")),
+        establishment_number=_text(
+            school.get("establishment_number") or identifiers.get("establishment_number")
+        ),
         phase=_text(school.get("phase_of_education")),
         granted_items=tuple(granted_scopes(permissions)),
         unrecognised_permissions=tuple(unrecognised_permissions(permissions)),
@@ -37,7 +39,12 @@ def xod_school_entry(estab: str, scopes: frozenset[str], gias_by_la_estab: dict)
     if row is None:
         return None
     return SchoolEntry(
-        urn=row["urn"], connector="xod", connector_school_id=estab, name=row["name"], la_code=la_code,
-        establishment_number=establishment_number, phase=row["phase_name"],
+        urn=row["urn"],
+        connector="xod",
+        connector_school_id=estab,
+        name=row["name"],
+        la_code=la_code,
+        establishment_number=establishment_number,
+        phase=row["phase_name"],
         granted_items=tuple(xod_granted_scopes(scopes)),
     )

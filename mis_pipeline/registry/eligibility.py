@@ -10,8 +10,13 @@ from __future__ import annotations
 from datetime import date
 
 
-def sync_blocker(approval_state: str, paused: bool, agreement_accepted_on: date | None,
-                 subscription_end: date | None, today: date) -> str | None:
+def sync_blocker(
+    approval_state: str,
+    paused: bool,
+    agreement_accepted_on: date | None,
+    subscription_end: date | None,
+    today: date,
+) -> str | None:
     """None when the school may be synced today; otherwise the first condition that fails."""
     if approval_state != "approved":
         return "access revoked at the connector (no longer listed as approved)"

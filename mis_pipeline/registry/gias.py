@@ -11,8 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ENCODING = "cp1252"
-REQUIRED = ("URN", "LA (code)", "EstablishmentNumber", "EstablishmentName", "PhaseOfEducation (code)",
-            "StatutoryLowAge", "StatutoryHighAge", "Trusts (code)", "Diocese (code)")
+REQUIRED = (
+    "URN",
+    "LA (code)",
+    "EstablishmentNumber",
+    "EstablishmentName",
+    "PhaseOfEducation (code)",
+    "StatutoryLowAge",
+    "StatutoryHighAge",
+    "Trusts (code)",
+    "Diocese (code)",
+)
 NO_DIOCESE = {"", "0000"}
 
 
@@ -32,7 +41,9 @@ def read_gias(path: Path) -> GiasRead:
             reader = csv.DictReader(handle)
             missing = [column for column in REQUIRED if column not in (reader.fieldnames or [])]
             if missing:
-                raise GiasFormatError(f"{path.name} is not a GIAS extract: missing columns {', '.join(missing)}")
+                raise GiasFormatError(
+                    f"{path.name} is not a GIAS extract: missing columns {', '.join(missing)}"
+                )
             rows, skipped = [], 0
             for raw in reader:
                 row = establishment(raw)

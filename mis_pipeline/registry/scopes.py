@@ -19,10 +19,14 @@ WONDE_PERMISSION_SCOPES = {
 # by its name before it is reported as not understood. INFERENCE: names beyond "Students".
 WONDE_PERMISSION_NAMES = {
     "students": Scope.CORE,
-    "attendance": Scope.ATTENDANCE, "session attendance": Scope.ATTENDANCE,
-    "assessment": Scope.ASSESSMENTS, "assessments": Scope.ASSESSMENTS, "assessment results": Scope.ASSESSMENTS,
+    "attendance": Scope.ATTENDANCE,
+    "session attendance": Scope.ATTENDANCE,
+    "assessment": Scope.ASSESSMENTS,
+    "assessments": Scope.ASSESSMENTS,
+    "assessment results": Scope.ASSESSMENTS,
     "groups": Scope.GROUPS,
-    "students extended": Scope.ADDITIONAL_DETAILS, "extended student details": Scope.ADDITIONAL_DETAILS,
+    "students extended": Scope.ADDITIONAL_DETAILS,
+    "extended student details": Scope.ADDITIONAL_DETAILS,
     "student extended details": Scope.ADDITIONAL_DETAILS,
 }
 
@@ -49,8 +53,13 @@ def granted_scopes(permissions: list[dict]) -> list[str]:
 def unrecognised_permissions(permissions: list[dict]) -> list[str]:
     """Approved permissions we cannot map to a data item, by identity (else name), sorted: granted
     but not understood, so an operator sees them rather than the product silently ignoring them."""
-    return sorted({str(p.get("identity") or p.get("name") or "(unnamed)")
-                   for p in permissions if isinstance(p, dict) and _approved(p) and permission_scope(p) is None})
+    return sorted(
+        {
+            str(p.get("identity") or p.get("name") or "(unnamed)")
+            for p in permissions
+            if isinstance(p, dict) and _approved(p) and permission_scope(p) is None
+        }
+    )
 
 
 # XoD scopes (TokenDetails) for the data items we take; "School" covers the Groups endpoint.
@@ -72,7 +81,9 @@ def xod_granted_scopes(scopes: frozenset[str] | set[str]) -> list[str]:
 WITHHOLDABLE = tuple(scope.value for scope in Scope if scope is not Scope.CORE)
 
 
-def effective_scope(granted: tuple[str, ...] | list[str], withheld: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+def effective_scope(
+    granted: tuple[str, ...] | list[str], withheld: tuple[str, ...] | list[str]
+) -> tuple[str, ...]:
     """What may be collected: the items granted at the connector, less those the school withholds."""
     return tuple(item for item in granted if item not in set(withheld))
 

@@ -11,15 +11,14 @@ from dataclasses import dataclass
 import dagster as dg
 
 from mis_pipeline.connectors.errors import ConnectorError
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.xod import XodResource
+from mis_pipeline.connectors.wonde.client import WondeResource
+from mis_pipeline.connectors.xod.client import XodResource
 from mis_pipeline.lib.dates import london_today
-from mis_pipeline.sync.jobs import discover_schools_job
-from mis_pipeline.sync.schedules import TRIGGER_TAG
+from mis_pipeline.registry.jobs import discover_schools_job
+from mis_pipeline.registry.partitions import SCHOOLS
+from mis_pipeline.registry.run_tags import TRIGGER_TAG
+from mis_pipeline.registry.store import RegisteredSchool, list_schools
 from mis_pipeline.warehouse.resource import WarehouseResource
-
-from .partitions import SCHOOLS
-from .store import RegisteredSchool, list_schools
 
 SCHOOL_DISCOVERY_SENSOR = "school_discovery_sensor"
 TICK_INTERVAL_SECONDS = 3600
@@ -41,8 +40,10 @@ class Listing:
 def registered_listing(schools: Iterable[RegisteredSchool]) -> Listing:
     """The same view from the registry: schools registered and still approved, per connector."""
     approved = [s for s in schools if s.approval_state == "approved"]
-    return Listing(frozenset(s.connector_school_id for s in approved if s.connector == "wonde"),
-                   frozenset(s.connector_school_id for s in approved if s.connector == "xod"))
+    return Listing(
+        frozenset(s.connector_school_id for s in approved if s.connector == "wonde"),
+        frozenset(s.connector_school_id for s in approved if s.connector == "xod"),
+    )
 
 
 def differences(listed: Listing, schools: list[RegisteredSchool], partitions: Iterable[str]) -> list[str]:
@@ -50,7 +51,10 @@ def differences(listed: Listing, schools: list[RegisteredSchool], partitions: It
     schools no longer listed, and registered schools with no partition. Empty when nothing."""
     registered = registered_listing(schools)
     found = []
-    for connector, now, before in (("Wonde", listed.wonde, registered.wonde), ("XoD", listed.xod, registered.xod)):
+    for connector, now, before in (
+        ("Wonde", listed.wonde, registered.wonde),
+        ("XoD", listed.xod, registered.xod),
+    ):
         if now - before:
             found.append(f"{len(now - before)} {connector} schools listed but not registered")
         if before - now:
@@ -73,7 +77,7 @@ class DiscoveryCursor:
         return json.dumps({"digest": self.digest, "day": self.day}, sort_keys=True)
 
     @classmethod
-    def parse(cls, text: str | None) -> "DiscoveryCursor":
+    def parse(cls, text: str | None) -> DiscoveryCursor:
         try:
             loaded = json.loads(text) if text else {}
         except ValueError:
@@ -85,7 +89,9 @@ def read_listing(wonde: WondeResource, xod: XodResource) -> Listing:
     """The connectors' lists, read cheaply: Wonde's approved schools (a page per 200 schools;
     pending and declined schools are in other lists, never read), XoD's estabs from the secrets
     file (no request). Raises ConnectorError when either cannot be read."""
-    wonde_ids = frozenset(str(s["id"]) for s in wonde.iter_approved_schools()) if wonde.api_token else frozenset()
+    wonde_ids = (
+        frozenset(str(s["id"]) for s in wonde.iter_approved_schools()) if wonde.api_token else frozenset()
+    )
     return Listing(wonde_ids, frozenset(xod.school_estabs()))
 
 
@@ -95,10 +101,11 @@ def read_listing(wonde: WondeResource, xod: XodResource) -> Listing:
     minimum_interval_seconds=TICK_INTERVAL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Hourly: compares the connectors' approved schools with the registry and its partitions, and "
-                "requests one discover_schools run when they differ.",
+    "requests one discover_schools run when they differ.",
 )
-def school_discovery_sensor(context: dg.SensorEvaluationContext, wonde: WondeResource, xod: XodResource,
-                            warehouse: WarehouseResource):
+def school_discovery_sensor(
+    context: dg.SensorEvaluationContext, wonde: WondeResource, xod: XodResource, warehouse: WarehouseResource
+):
     """Keep the registry and the `schools` partitions in step with the connectors.
 
     Every hour it reads who has approved us (Wonde's approved-schools list, the estabs in the XoD
@@ -113,22 +120,35 @@ def school_discovery_sensor(context: dg.SensorEvaluationContext, wonde: WondeRes
     file, contacts no school, and without it a newly approved school would never be synced.
     """
     schools = list_schools(warehouse.engine())
-    if not wonde.api_token and any(s.connector == "wonde" and s.approval_state == "approved" for s in schools):
-        return dg.SkipReason("WONDE_API_TOKEN is not set, so Wonde's approved schools cannot be read; "
-                             "the registered Wonde schools are not taken to have gone")
+    if not wonde.api_token and any(
+        s.connector == "wonde" and s.approval_state == "approved" for s in schools
+    ):
+        return dg.SkipReason(
+            "WONDE_API_TOKEN is not set, so Wonde's approved schools cannot be read; "
+            "the registered Wonde schools are not taken to have gone"
+        )
     try:
         listed = read_listing(wonde, xod)
     except ConnectorError as error:  # connector messages name the endpoint only, never a secret
-        return dg.SkipReason(f"the connectors' approved schools could not be read ({error}); "
-                             "the registry stays as it is")
+        return dg.SkipReason(
+            f"the connectors' approved schools could not be read ({error}); the registry stays as it is"
+        )
     found = differences(listed, schools, context.instance.get_dynamic_partitions(SCHOOLS.name))
     if not found:  # nothing handed over: a later difference, even the same day, is acted on
-        return dg.SensorResult(skip_reason="the connectors' approved schools match the registry",
-                               cursor=DiscoveryCursor().to_json())
+        return dg.SensorResult(
+            skip_reason="the connectors' approved schools match the registry",
+            cursor=DiscoveryCursor().to_json(),
+        )
     handed = DiscoveryCursor(listed.digest(found), london_today().isoformat())
     if DiscoveryCursor.parse(context.cursor) == handed:
         return dg.SkipReason(f"already handed this listing to discovery today ({'; '.join(found)})")
     context.log.info("discovery needed: " + "; ".join(found))
-    return dg.SensorResult(cursor=handed.to_json(), run_requests=[
-        dg.RunRequest(run_key=f"discover-{handed.day}-{handed.digest[:16]}",
-                      tags={TRIGGER_TAG: SCHOOL_DISCOVERY_SENSOR})])
+    return dg.SensorResult(
+        cursor=handed.to_json(),
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"discover-{handed.day}-{handed.digest[:16]}",
+                tags={TRIGGER_TAG: SCHOOL_DISCOVERY_SENSOR},
+            )
+        ],
+    )

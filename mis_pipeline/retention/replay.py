@@ -10,53 +10,21 @@ pupils again, as the original purge did (un-named record, every pupil-linked row
 
 from __future__ import annotations
 
-import hashlib
 from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Iterable
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine, select
 
-from mis_pipeline.lib.dates import as_utc
+from mis_pipeline.retention.due import DueSubject, school_facts
+from mis_pipeline.retention.rules import Due
+from mis_pipeline.retention.store import purge_subjects
+from mis_pipeline.retention.tombstones import Tombstone, key_digest, tombstones_since
 from mis_pipeline.warehouse.schema import data_keys, pupils
 from mis_pipeline.warehouse.vault import Vault
 
-_LABEL = b"mis-pipeline destroyed data key v1\x1f"
 _BATCH = 5000
-
-
-def key_digest(key: bytes) -> str:
-    """128 bits of SHA-256 over the data key: matches only a copy of that very key."""
-    return hashlib.sha256(_LABEL + key).hexdigest()[:32]
-
-
-def destroyed_key_digests(conn: Connection, vault: Vault, refs: Iterable[str]) -> dict[str, str]:
-    """The digests of these pupils' data keys, taken just before they are destroyed."""
-    return {ref: key_digest(key) for ref, key in vault.existing_keys(conn, refs).items()}
-
-
-@dataclass(frozen=True)
-class Tombstone:
-    school_urn: str
-    rule: str
-    as_of: date  # the original purge's date: the un-named record keeps it
-
-
-def tombstones_since(entries: Iterable[dict], since: datetime) -> dict[str, Tombstone]:
-    """Every data key a purge destroyed at or after `since`, from audit entries (the warehouse's own,
-    or an export of them: `mis-pipeline audit --format json`)."""
-    found: dict[str, Tombstone] = {}
-    for entry in entries:
-        occurred = entry["occurred_at"]
-        occurred = as_utc(datetime.fromisoformat(occurred) if isinstance(occurred, str) else occurred)
-        if entry["action"] != "purge" or occurred < since:
-            continue
-        detail = entry["detail"]
-        for rule, digests in detail.get("destroyed_keys", {}).items():
-            for digest in digests:
-                found[digest] = Tombstone(entry["school_urn"], rule, date.fromisoformat(detail["as_of"]))
-    return found
 
 
 def _matching_keys(engine: Engine, vault: Vault, wanted: dict[str, Tombstone]) -> dict[str, Tombstone]:
@@ -66,10 +34,20 @@ def _matching_keys(engine: Engine, vault: Vault, wanted: dict[str, Tombstone]) -
     after = ""
     while True:
         with engine.connect() as conn:
-            rows = conn.execute(select(data_keys.c.key_ref).where(data_keys.c.key_ref > after)
-                                .order_by(data_keys.c.key_ref).limit(_BATCH)).scalars().all()
+            rows = (
+                conn.execute(
+                    select(data_keys.c.key_ref)
+                    .where(data_keys.c.key_ref > after)
+                    .order_by(data_keys.c.key_ref)
+                    .limit(_BATCH)
+                )
+                .scalars()
+                .all()
+            )
             keys = vault.existing_keys(conn, rows)
-        matched.update({ref: wanted[digest] for ref, key in keys.items() if (digest := key_digest(key)) in wanted})
+        matched.update(
+            {ref: wanted[digest] for ref, key in keys.items() if (digest := key_digest(key)) in wanted}
+        )
         if len(rows) < _BATCH:
             return matched
         after = rows[-1]
@@ -82,14 +60,16 @@ class ReplayReport:
     by_rule: dict[str, int]
 
 
-def replay_after_restore(engine: Engine, vault: Vault, entries: Iterable[dict], since: datetime, actor: str,
-                         run_id: str | None = None) -> ReplayReport:
+def replay_after_restore(
+    engine: Engine,
+    vault: Vault,
+    entries: Iterable[dict],
+    since: datetime,
+    actor: str,
+    run_id: str | None = None,
+) -> ReplayReport:
     """Re-apply, in the restored warehouse, every purge recorded at or after `since` (the backup's
     time): each pupil whose destroyed key is back is purged again, a school per transaction."""
-    from .due import DueSubject, school_facts
-    from .rules import Due
-    from .store import purge_subjects
-
     wanted = tombstones_since(entries, since)
     matched = _matching_keys(engine, vault, wanted)
     by_school: dict[tuple[str, date], list[str]] = defaultdict(list)
@@ -97,9 +77,21 @@ def replay_after_restore(engine: Engine, vault: Vault, entries: Iterable[dict], 
         by_school[stone.school_urn, stone.as_of].append(ref)
     for (urn, as_of), refs in sorted(by_school.items()):
         with engine.begin() as conn:
-            named = set(conn.execute(select(pupils.c.pupil_key).where(pupils.c.pupil_key.in_(refs))).scalars())
+            named = set(
+                conn.execute(select(pupils.c.pupil_key).where(pupils.c.pupil_key.in_(refs))).scalars()
+            )
             observed = school_facts(conn, as_of).get(urn)
-            due = [DueSubject(ref, urn, Due(matched[ref].rule, as_of, as_of), ref in named,
-                              observed.observed_on if observed else as_of) for ref in sorted(refs)]
+            due = [
+                DueSubject(
+                    ref,
+                    urn,
+                    Due(matched[ref].rule, as_of, as_of),
+                    ref in named,
+                    observed.observed_on if observed else as_of,
+                )
+                for ref in sorted(refs)
+            ]
             purge_subjects(conn, vault, urn, due, as_of, actor, run_id, replayed=True)
-    return ReplayReport(len(wanted), len(matched), dict(sorted(Counter(s.rule for s in matched.values()).items())))
+    return ReplayReport(
+        len(wanted), len(matched), dict(sorted(Counter(s.rule for s in matched.values()).items()))
+    )

@@ -28,8 +28,14 @@ RULE_SUBSCRIPTION = "subscription_ended"
 RULE_ACCESS_REVOKED = "access_revoked"  # the school stopped granting us access at its connector
 RULE_AGREEMENT_WITHDRAWN = "agreement_withdrawn"  # the school withdrew from the data sharing agreement
 RULE_NO_NAMED_RECORD = "no_named_record"  # held only in quarantine or without a core record
-RULES = (RULE_LEFT, RULE_COMPLETED, RULE_SUBSCRIPTION, RULE_ACCESS_REVOKED, RULE_AGREEMENT_WITHDRAWN,
-         RULE_NO_NAMED_RECORD)
+RULES = (
+    RULE_LEFT,
+    RULE_COMPLETED,
+    RULE_SUBSCRIPTION,
+    RULE_ACCESS_REVOKED,
+    RULE_AGREEMENT_WITHDRAWN,
+    RULE_NO_NAMED_RECORD,
+)
 
 # NC years as numbers, so "years until the final year" is a subtraction. X (not following the NC)
 # and the early-years codes before nursery have no place on this scale.
@@ -41,7 +47,9 @@ def nc_year_number(nc_year: str | None) -> int | None:
     return _NC_NUMBER.get(nc_year) if nc_year else None
 
 
-def final_year_group(phase: str | None, statutory_high_age: int | None, explicit: int | None = None) -> int | None:
+def final_year_group(
+    phase: str | None, statutory_high_age: int | None, explicit: int | None = None
+) -> int | None:
     """The school's final NC year: an explicit setting first, else GIAS `StatutoryHighAge − 5`
     (11 → Y6, 16 → Y11, 18 → Y13; 19 → Y13, a sixth form or special school), else None (unknown:
     the completion rule cannot fire). Nursery schools have no NC key stage to complete."""
@@ -103,11 +111,20 @@ def retention_due(timeline: PupilTimeline) -> Due | None:
 
     Triggers in the future are reported too (the early-warning view needs them); whether one has
     happened is a matter of the as-of date, see `is_due`."""
-    triggers = [(trigger, rule) for rule, trigger in (
-        (RULE_LEFT, left_trigger(timeline)),
-        (RULE_COMPLETED, completion_date(timeline.nc_year, timeline.nc_year_observed_on, timeline.final_year)),
-    ) if trigger is not None]
-    school_end = school_end_due(timeline.subscription_end, timeline.access_ended_on, timeline.agreement_withdrawn_on)
+    triggers = [
+        (trigger, rule)
+        for rule, trigger in (
+            (RULE_LEFT, left_trigger(timeline)),
+            (
+                RULE_COMPLETED,
+                completion_date(timeline.nc_year, timeline.nc_year_observed_on, timeline.final_year),
+            ),
+        )
+        if trigger is not None
+    ]
+    school_end = school_end_due(
+        timeline.subscription_end, timeline.access_ended_on, timeline.agreement_withdrawn_on
+    )
     return _earliest(triggers + ([(school_end.trigger, school_end.rule)] if school_end else []))
 
 
@@ -118,23 +135,37 @@ def _earliest(triggers: list[tuple[date, str]]) -> Due | None:
     return Due(rule, trigger, trigger + NAMED_PERIOD)
 
 
-def school_end_due(subscription_end: date | None, access_ended_on: date | None,
-                   agreement_withdrawn_on: date | None = None) -> Due | None:
+def school_end_due(
+    subscription_end: date | None, access_ended_on: date | None, agreement_withdrawn_on: date | None = None
+) -> Due | None:
     """When everything a school gave us must be gone: 6 months after its subscription ended, it
     stopped granting us access, or it withdrew from the agreement, whichever came first."""
-    return _earliest([(trigger, rule) for rule, trigger in ((RULE_SUBSCRIPTION, subscription_end),
-                                                            (RULE_ACCESS_REVOKED, access_ended_on),
-                                                            (RULE_AGREEMENT_WITHDRAWN, agreement_withdrawn_on))
-                      if trigger is not None])
+    return _earliest(
+        [
+            (trigger, rule)
+            for rule, trigger in (
+                (RULE_SUBSCRIPTION, subscription_end),
+                (RULE_ACCESS_REVOKED, access_ended_on),
+                (RULE_AGREEMENT_WITHDRAWN, agreement_withdrawn_on),
+            )
+            if trigger is not None
+        ]
+    )
 
 
-def unidentified_due(first_held: date, subscription_end: date | None, access_ended_on: date | None,
-                     agreement_withdrawn_on: date | None = None) -> Due:
+def unidentified_due(
+    first_held: date,
+    subscription_end: date | None,
+    access_ended_on: date | None,
+    agreement_withdrawn_on: date | None = None,
+) -> Due:
     """A pupil of whom we hold no named record (only quarantined records, or rows without a core
     record): nothing else identifies when they left, so 6 months after we first held anything of
     theirs, or the school's end if that is sooner."""
     school_end = school_end_due(subscription_end, access_ended_on, agreement_withdrawn_on)
-    return _earliest([(first_held, RULE_NO_NAMED_RECORD)] + ([(school_end.trigger, school_end.rule)] if school_end else []))
+    return _earliest(
+        [(first_held, RULE_NO_NAMED_RECORD)] + ([(school_end.trigger, school_end.rule)] if school_end else [])
+    )
 
 
 def latest_trigger_due_by(day: date, period: relativedelta = NAMED_PERIOD) -> date:

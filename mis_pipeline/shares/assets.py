@@ -4,22 +4,18 @@ import warnings
 from pathlib import Path
 
 import dagster as dg
-from sqlalchemy import Engine
 
-from mis_pipeline.audit.log import run_actor
 from mis_pipeline.config import MissingMasterKeyError, mis_home
 from mis_pipeline.lib.crypto import KeyringError
+from mis_pipeline.registry.partitions import PARTNERS
+from mis_pipeline.registry.partners import Partner
+from mis_pipeline.registry.run_tags import TRIGGER_TAG, run_actor
+from mis_pipeline.registry.store import list_schools
+from mis_pipeline.shares.store import ShareResult, make_share
+from mis_pipeline.sync.assets import TABLE_ASSETS
 from mis_pipeline.warehouse.resource import WarehouseResource
 
-from .partners import Partner, all_partners
-from mis_pipeline.registry.store import list_schools
-from mis_pipeline.runs import TRIGGER_TAG
-from mis_pipeline.sync.assets import TABLE_ASSETS
-
-from .store import ShareResult, make_share, school_links
-
 OWNERS = ["team:data-engineering"]
-PARTNERS = dg.DynamicPartitionsDefinition(name="partners")
 SHARE_JOB = "share_with_partners"
 
 
@@ -31,24 +27,18 @@ def share_root(config: ShareConfig) -> Path:
     return Path(config.out_dir).expanduser() if config.out_dir else mis_home() / "shares"
 
 
-def refresh_partner_partitions(instance: dg.DagsterInstance, engine: Engine) -> list[str]:
-    """Add a partition for every partner the registry now implies (one set difference); returns
-    the partner keys, in order."""
-    keys = [partner.key for partner in all_partners(school_links(engine))]
-    new = sorted(set(keys) - set(instance.get_dynamic_partitions(PARTNERS.name)))
-    if new:
-        instance.add_dynamic_partitions(PARTNERS.name, new)
-    return keys
-
-
 # A single-run backfill policy on a plain asset is marked beta; it is what makes one run cover many
 # partners, and the warning would otherwise reach every operator's terminal.
 warnings.filterwarnings("ignore", message="Parameter `backfill_policy`", category=dg.BetaWarning)
 
 
 @dg.asset(
-    key="partner_shares", group_name="shares", kinds={"python", "csv", "parquet"}, owners=OWNERS,
-    partitions_def=PARTNERS, backfill_policy=dg.BackfillPolicy.single_run(),
+    key="partner_shares",
+    group_name="shares",
+    kinds={"python", "csv", "parquet"},
+    owners=OWNERS,
+    partitions_def=PARTNERS,
+    backfill_policy=dg.BackfillPolicy.single_run(),
     # The registry (with GIAS's LA, trust and diocese) decides who the recipients are.
     deps=["school_registry", "gias_establishments", *TABLE_ASSETS],
     output_required=False,  # each partner partition gets its own materialisation, with its own figures
@@ -68,7 +58,9 @@ def partner_shares(context: dg.AssetExecutionContext, config: ShareConfig, wareh
     root = share_root(config)
     names = {school.urn: school.name for school in list_schools(engine)}
     for key in context.partition_keys:
-        result = make_share(engine, vault, Partner.parse(key), root, context.run.run_id, actor=run_actor(context.run.tags))
+        result = make_share(
+            engine, vault, Partner.parse(key), root, context.run.run_id, actor=run_actor(context.run.tags)
+        )
         context.log.info(f"{key}: {len(result.schools)} schools, {result.counts['pupils']} pupils")
         yield dg.AssetMaterialization("partner_shares", partition=key, metadata=share_metadata(result, names))
 
@@ -77,14 +69,24 @@ def share_metadata(result: ShareResult, names: dict[str, str]) -> dict:
     """One partner's share: its schools (by URN and name), its pupils and rows per dataset, and its
     data files (CSV and Parquet, beside the manifest) in the folder `dagster/uri` names."""
     files = [path for path in result.folder.iterdir() if path.is_file() and path.name != "manifest.json"]
-    return {"schools": len(result.schools), "pupils": result.counts.get("pupils", 0), **{f"rows_{name}": n for name, n in sorted(result.counts.items())},
-            "school_names": dg.MetadataValue.md("\n".join(f"- {urn} {names.get(urn, '')}" for urn in result.schools)),
-            "files": len(files), "manifest_sha256": result.manifest_sha256,
-            "dagster/uri": result.folder.resolve().as_uri()}
+    return {
+        "schools": len(result.schools),
+        "pupils": result.counts.get("pupils", 0),
+        **{f"rows_{name}": n for name, n in sorted(result.counts.items())},
+        "school_names": dg.MetadataValue.md(
+            "\n".join(f"- {urn} {names.get(urn, '')}" for urn in result.schools)
+        ),
+        "files": len(files),
+        "manifest_sha256": result.manifest_sha256,
+        "dagster/uri": result.folder.resolve().as_uri(),
+    }
 
 
 share_with_partners_job = dg.define_asset_job(
-    SHARE_JOB, selection=["partner_shares"], partitions_def=PARTNERS, executor_def=dg.in_process_executor,
+    SHARE_JOB,
+    selection=["partner_shares"],
+    partitions_def=PARTNERS,
+    executor_def=dg.in_process_executor,
     tags={TRIGGER_TAG: "ui"},  # a launchpad run; the CLI sets its own
     description="Write each selected partner's share (one folder per partner) and audit it.",
 )

@@ -14,45 +14,43 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
 from sqlalchemy import Engine, insert, select
 
 from data_contracts import CONTRACTS
-from mis_pipeline.audit.log import record_audit
-from mis_pipeline.registry.gias_store import gias_lookups
-from mis_pipeline.registry.store import list_schools
+from mis_pipeline.registry.partners import Partner, SchoolLinks, schools_of
+from mis_pipeline.registry.store import school_links
+from mis_pipeline.warehouse.audit_log import record_audit
 from mis_pipeline.warehouse.reader import read_pupils
 from mis_pipeline.warehouse.schema import DATASET_TABLES, share_log, share_pupils
 from mis_pipeline.warehouse.vault import Vault
 
-from .partners import Partner, SchoolLinks, schools_of
-
 # Data minimisation: partners get the pupil's identity as schools know it (UPN, names, dates), not
 # our connectors' ids or internal keys; every row of another item names its pupil by UPN.
-PUPIL_COLUMNS = ("school_urn", "upn", "former_upn", "legal_forename", "legal_surname", "forename", "surname",
-                 "middle_names", "date_of_birth", "sex", "nc_year", "admission_date", "leaving_date")
+PUPIL_COLUMNS = (
+    "school_urn",
+    "upn",
+    "former_upn",
+    "legal_forename",
+    "legal_surname",
+    "forename",
+    "surname",
+    "middle_names",
+    "date_of_birth",
+    "sex",
+    "nc_year",
+    "admission_date",
+    "leaving_date",
+)
 _NOT_SHARED = {"pupil_key", "source_updated_at"}
 ITEM_OF_DATASET = {CONTRACTS[d].scope.value: d for d in DATASET_TABLES}  # scope -> dataset
 
 
 def item_columns(dataset: str) -> tuple[str, ...]:
     return ("upn", *(c for c in CONTRACTS[dataset].column_names if c not in _NOT_SHARED))
-
-
-def school_links(engine: Engine) -> list[SchoolLinks]:
-    """Every registered school with its GIAS links (LA from GIAS, else the connector's) and choices."""
-    by_urn, _ = gias_lookups(engine)
-    links = []
-    for school in list_schools(engine):
-        gias = by_urn.get(school.urn) or {}
-        links.append(SchoolLinks(
-            urn=school.urn, la_code=gias.get("la_code") or school.la_code, trust_uid=gias.get("trust_uid"),
-            diocese_code=gias.get("diocese_code"), sharing_off=frozenset(school.sharing_off), scope=school.scope,
-        ))
-    return links
 
 
 @dataclass(frozen=True)
@@ -64,8 +62,9 @@ class ShareResult:
     manifest_sha256: str
 
 
-def make_share(engine: Engine, vault: Vault, partner: Partner, out_root: Path, run_id: str | None,
-               actor: str) -> ShareResult:
+def make_share(
+    engine: Engine, vault: Vault, partner: Partner, out_root: Path, run_id: str | None, actor: str
+) -> ShareResult:
     schools = schools_of(partner, school_links(engine))
     rows: dict[str, list[dict]] = {"pupils": [], **{d: [] for d in DATASET_TABLES}}
     shared_keys: list[str] = []
@@ -74,18 +73,37 @@ def make_share(engine: Engine, vault: Vault, partner: Partner, out_root: Path, r
         keys = _school_rows(engine, vault, school, rows)
         pupils_by_school[school.urn] = len(set(keys))  # each school's DPO sees how many of its pupils went
         shared_keys += keys
-    made_at = datetime.now(timezone.utc)
+    made_at = datetime.now(UTC)
     folder, manifest_sha = _write_folder(out_root, partner, schools, rows, made_at)
     counts = {dataset: len(found) for dataset, found in rows.items()}
     with engine.begin() as conn:
-        share_id = conn.execute(insert(share_log).values(
-            partner=partner.key, made_at=made_at, schools=json.dumps([s.urn for s in schools]),
-            counts=json.dumps(counts, sort_keys=True), manifest_sha256=manifest_sha, run_id=run_id,
-        )).inserted_primary_key[0]
+        share_id = conn.execute(
+            insert(share_log).values(
+                partner=partner.key,
+                made_at=made_at,
+                schools=json.dumps([s.urn for s in schools]),
+                counts=json.dumps(counts, sort_keys=True),
+                manifest_sha256=manifest_sha,
+                run_id=run_id,
+            )
+        ).inserted_primary_key[0]
         if shared_keys:
-            conn.execute(insert(share_pupils), [{"share_id": share_id, "pupil_key": key} for key in sorted(set(shared_keys))])
-        record_audit(conn, "share_made", {"partner": partner.key, "schools": [s.urn for s in schools], "counts": counts,
-                                          "pupils_by_school": pupils_by_school}, actor=actor, run_id=run_id)
+            conn.execute(
+                insert(share_pupils),
+                [{"share_id": share_id, "pupil_key": key} for key in sorted(set(shared_keys))],
+            )
+        record_audit(
+            conn,
+            "share_made",
+            {
+                "partner": partner.key,
+                "schools": [s.urn for s in schools],
+                "counts": counts,
+                "pupils_by_school": pupils_by_school,
+            },
+            actor=actor,
+            run_id=run_id,
+        )
     return ShareResult(partner.key, folder, [s.urn for s in schools], counts, manifest_sha)
 
 
@@ -105,28 +123,41 @@ def _school_rows(engine: Engine, vault: Vault, school: SchoolLinks, rows: dict[s
             table = DATASET_TABLES[dataset]
             for row in conn.execute(select(table).where(table.c.school_urn == school.urn)).mappings():
                 if row["pupil_key"] in upn_of:
-                    rows[dataset].append({"upn": upn_of[row["pupil_key"]],
-                                          **{c: row[c] for c in item_columns(dataset)[1:]}})
+                    rows[dataset].append(
+                        {"upn": upn_of[row["pupil_key"]], **{c: row[c] for c in item_columns(dataset)[1:]}}
+                    )
     return list(upn_of)
 
 
-def _write_folder(out_root: Path, partner: Partner, schools: list[SchoolLinks], rows: dict[str, list[dict]],
-                  made_at: datetime) -> tuple[Path, str]:
+def _write_folder(
+    out_root: Path,
+    partner: Partner,
+    schools: list[SchoolLinks],
+    rows: dict[str, list[dict]],
+    made_at: datetime,
+) -> tuple[Path, str]:
     out_root.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{partner.key}-", dir=out_root))
     os.chmod(staging, 0o700)  # decrypted pupil data: the owner only
     files = []
     for dataset, found in rows.items():
         columns = PUPIL_COLUMNS if dataset == "pupils" else item_columns(dataset)
-        files += [_write_csv(staging / f"{dataset}.csv", columns, found),
-                  _write_parquet(staging / f"{dataset}.parquet", columns, found)]
+        files += [
+            _write_csv(staging / f"{dataset}.csv", columns, found),
+            _write_parquet(staging / f"{dataset}.parquet", columns, found),
+        ]
     manifest = {
-        "partner": partner.key, "kind": partner.kind.value, "code": partner.code,
-        "made_at": made_at.isoformat(), "as_of": made_at.date().isoformat(),
+        "partner": partner.key,
+        "kind": partner.kind.value,
+        "code": partner.code,
+        "made_at": made_at.isoformat(),
+        "as_of": made_at.date().isoformat(),
         "schools": [s.urn for s in schools],
         "counts": {dataset: len(found) for dataset, found in rows.items()},
-        "counts_by_school": {s.urn: {d: sum(1 for r in found if r["school_urn"] == s.urn) for d, found in rows.items()}
-                             for s in schools},
+        "counts_by_school": {
+            s.urn: {d: sum(1 for r in found if r["school_urn"] == s.urn) for d, found in rows.items()}
+            for s in schools
+        },
         "files": files,
     }
     text = json.dumps(manifest, indent=1, sort_keys=True, default=str)

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import dagster as dg
 
-from mis_pipeline.runs import TRIGGER_TAG
-
-from .checks import check_school_data_job
-from .jobs import sync_schools_job
-from .launch import RANGE_END, RANGE_START
+from mis_pipeline.registry.run_tags import RANGE_END, RANGE_START, TRIGGER_TAG
+from mis_pipeline.sync.checks import check_school_data_job
+from mis_pipeline.sync.jobs import sync_schools_job
 
 CHECK_AFTER_SYNC = "check_after_sync"
 PARTITION_TAG = "dagster/partition"
@@ -29,15 +27,22 @@ def check_run_request(sync_run: dg.DagsterRun) -> dg.RunRequest | dg.SkipReason:
         schools = {PARTITION_TAG: tags[PARTITION_TAG]}
     else:
         return dg.SkipReason(f"run {sync_run.run_id} names no school partitions")
-    return dg.RunRequest(run_key=f"checks-after-{sync_run.run_id}", tags={**schools, TRIGGER_TAG: CHECK_AFTER_SYNC})
+    return dg.RunRequest(
+        run_key=f"checks-after-{sync_run.run_id}", tags={**schools, TRIGGER_TAG: CHECK_AFTER_SYNC}
+    )
 
 
 def _after(status: dg.DagsterRunStatus, name: str) -> dg.SensorDefinition:
     # A failed sync run still committed every other school in its range, so those are checked too.
-    @dg.run_status_sensor(name=name, run_status=status, monitored_jobs=[sync_schools_job],
-                          request_job=check_school_data_job, default_status=dg.DefaultSensorStatus.RUNNING,
-                          description="Evaluates the contract checks of the schools a sync run (from the UI or "
-                                      "automation) covered; reads the warehouse only.")
+    @dg.run_status_sensor(
+        name=name,
+        run_status=status,
+        monitored_jobs=[sync_schools_job],
+        request_job=check_school_data_job,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Evaluates the contract checks of the schools a sync run (from the UI or "
+        "automation) covered; reads the warehouse only.",
+    )
     def sensor(context: dg.RunStatusSensorContext):
         return check_run_request(context.dagster_run)
 

@@ -7,14 +7,13 @@ UPN); every other item's reference to its pupil is replaced by that key, so the 
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from data_contracts import CONTRACTS, Rejection, split_valid
 from data_contracts.validation import MISSING
 from mis_pipeline.lib.crypto import Pseudonymiser
+from mis_pipeline.sync.sources import DatasetRead
 from mis_pipeline.warehouse.school_store import DatasetSync
-
-from .sources import DatasetRead
 
 # Deltas ask for rows changed since the previous sync started, less this margin, so a row the
 # connector stamps a little late is still picked up; refetched unchanged rows write nothing.
@@ -22,7 +21,7 @@ CURSOR_OVERLAP = timedelta(minutes=10)
 
 
 def next_cursor(started_at: datetime) -> str:
-    return (started_at - CURSOR_OVERLAP).astimezone(timezone.utc).isoformat()
+    return (started_at - CURSOR_OVERLAP).astimezone(UTC).isoformat()
 
 
 def _key_core(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> str | None:
@@ -40,7 +39,9 @@ def _key_reference(record: dict, school_urn: str, pseudonyms: Pseudonymiser) -> 
     return None
 
 
-def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime, pseudonyms: Pseudonymiser) -> DatasetSync:
+def keyed_sync(
+    read: DatasetRead, school_urn: str, started_at: datetime, pseudonyms: Pseudonymiser
+) -> DatasetSync:
     """Key every record, check it against its contract, keep the newest copy of each."""
     contract = CONTRACTS[read.dataset]
     key_record = _key_core if read.dataset == "pupils" else _key_reference
@@ -55,9 +56,15 @@ def keyed_sync(read: DatasetRead, school_urn: str, started_at: datetime, pseudon
     good, broken = split_valid(contract, keyed)
     rejected.extend(broken)
     return DatasetSync(
-        school_urn=school_urn, dataset=read.dataset, mode="full" if read.full else "incremental",
-        cursor=read.next_cursor or next_cursor(started_at), started_at=started_at, fetched=read.fetched,
-        good=_last_per_key(good, contract.key), rejected=rejected, refreshed_groups=read.refreshed_groups,
+        school_urn=school_urn,
+        dataset=read.dataset,
+        mode="full" if read.full else "incremental",
+        cursor=read.next_cursor or next_cursor(started_at),
+        started_at=started_at,
+        fetched=read.fetched,
+        good=_last_per_key(good, contract.key),
+        rejected=rejected,
+        refreshed_groups=read.refreshed_groups,
         deleted_keys=frozenset(pseudonyms.pupil_key(school_urn, m) for m in read.deleted_mis_ids),
         restored_keys=frozenset(pseudonyms.pupil_key(school_urn, m) for m in read.restored_mis_ids),
     )

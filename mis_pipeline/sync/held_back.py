@@ -38,8 +38,9 @@ class Standing:
         return self.on_roll | self.off_roll
 
 
-def standing_after(core: DatasetSync | None, on_roll: frozenset[str], off_roll: frozenset[str],
-                   quarantined: frozenset[str]) -> Standing:
+def standing_after(
+    core: DatasetSync | None, on_roll: frozenset[str], off_roll: frozenset[str], quarantined: frozenset[str]
+) -> Standing:
     """The standing after `core` is written over what is held (`on_roll`, `off_roll`) and what
     waits in quarantine (`quarantined`: pupil keys)."""
     on, off, waiting = set(on_roll), set(off_roll), set(quarantined)
@@ -83,8 +84,13 @@ def _key(dataset: str, record: Mapping) -> tuple:
     return tuple(record.get(k) for k in CONTRACTS[dataset].key)
 
 
-def release_and_hold_back(syncs: list[DatasetSync], on_roll: frozenset[str], off_roll: frozenset[str],
-                          quarantined: frozenset[str], released: Mapping[str, list[dict]]) -> list[DatasetSync]:
+def release_and_hold_back(
+    syncs: list[DatasetSync],
+    on_roll: frozenset[str],
+    off_roll: frozenset[str],
+    quarantined: frozenset[str],
+    released: Mapping[str, list[dict]],
+) -> list[DatasetSync]:
     """Every sync of one school with the rule applied; `released` holds, by dataset, the items
     held back with pupils whose core record arrives good in this sync."""
     core = next((s for s in syncs if s.dataset == "pupils"), None)

@@ -12,7 +12,9 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 
-def round_robin(ordered: Sequence[str], after: str | None, limit: int, eligible: Collection[str]) -> list[str]:
+def round_robin(
+    ordered: Sequence[str], after: str | None, limit: int, eligible: Collection[str]
+) -> list[str]:
     """Up to `limit` eligible keys, in `ordered` order, starting just after `after` and wrapping
     round; each key at most once per call.
 
@@ -43,8 +45,9 @@ def _position_after(ordered: Sequence[str], after: str | None) -> int:
         return 0
 
 
-def batch_ranges(ordered: Sequence[str], wanted: Collection[str], batch_size: int,
-                 passable: Collection[str] | None = None) -> list[tuple[str, str]]:
+def batch_ranges(
+    ordered: Sequence[str], wanted: Collection[str], batch_size: int, passable: Collection[str] | None = None
+) -> list[tuple[str, str]]:
     """(first, last) partition ranges, in `ordered` order, each holding at most `batch_size`
     wanted keys and starting and ending on one, that together cover every wanted key in `ordered`.
 
@@ -79,12 +82,13 @@ def keys_in_ranges(ordered: Sequence[str], ranges: Collection[tuple[str, str]]) 
     covered: set[str] = set()
     for first, last in ranges:
         if first in position and last in position:
-            covered.update(ordered[position[first]:position[last] + 1])
+            covered.update(ordered[position[first] : position[last] + 1])
     return covered
 
 
-def discovery_due(last_refreshed: float | None, now: float, max_age_seconds: float,
-                  all_requested_registered: bool = True) -> bool:
+def discovery_due(
+    last_refreshed: float | None, now: float, max_age_seconds: float, all_requested_registered: bool = True
+) -> bool:
     """Whether a sync must run discovery first: the registry was never refreshed, or not within
     `max_age_seconds` (0: always), or a school asked for by name is not registered yet."""
     if last_refreshed is None or not all_requested_registered or max_age_seconds <= 0:
@@ -118,7 +122,7 @@ class ProbeCursor:
         return json.dumps({"after": self.after, "tick": self.tick}, sort_keys=True)
 
     @classmethod
-    def parse(cls, text: str | None) -> "ProbeCursor":
+    def parse(cls, text: str | None) -> ProbeCursor:
         """Tolerant: a missing or unreadable cursor (e.g. reset by an operator) starts from the
         first school rather than failing every tick."""
         try:

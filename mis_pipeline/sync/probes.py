@@ -21,10 +21,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 
-from mis_pipeline.connectors import wonde_datasets as wd
 from mis_pipeline.connectors.errors import ConnectorError
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.xod import STUDENT_PARAMS, XodResource, XodResponseError
+from mis_pipeline.connectors.wonde import datasets as wd
+from mis_pipeline.connectors.wonde.client import WondeResource
+from mis_pipeline.connectors.xod.client import STUDENT_PARAMS, XodResource, XodResponseError
 from mis_pipeline.registry.store import RegisteredSchool
 
 CORE_DATASET = "pupils"
@@ -47,29 +47,46 @@ def one_record_clients(wonde: WondeResource, xod: XodResource) -> tuple[WondeRes
     return wonde.model_copy(update={"per_page": 1}), xod.model_copy(update={"page_size": 1})
 
 
-def probe_schools(schools: list[RegisteredSchool], cursors: dict[str, str | None], wonde: WondeResource,
-                  xod: XodResource, max_workers: int = 4) -> list[Probe]:
+def probe_schools(
+    schools: list[RegisteredSchool],
+    cursors: dict[str, str | None],
+    wonde: WondeResource,
+    xod: XodResource,
+    max_workers: int = 4,
+) -> list[Probe]:
     """Probe each school (a few at a time: the connectors' per-host pacing still applies), in the
     order given. `cursors` holds each school's stored core-record cursor (None: never synced)."""
     if not schools:
         return []
     wonde_one, xod_one = one_record_clients(wonde, xod)
-    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(schools))), thread_name_prefix="probe") as pool:
-        return list(pool.map(lambda school: probe_school(school, cursors.get(school.urn), wonde_one, xod_one),
-                             schools))
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(max_workers, len(schools))), thread_name_prefix="probe"
+    ) as pool:
+        return list(
+            pool.map(
+                lambda school: probe_school(school, cursors.get(school.urn), wonde_one, xod_one), schools
+            )
+        )
 
 
-def probe_school(school: RegisteredSchool, cursor: str | None, wonde: WondeResource, xod: XodResource) -> Probe:
+def probe_school(
+    school: RegisteredSchool, cursor: str | None, wonde: WondeResource, xod: XodResource
+) -> Probe:
     """Whether `school` changed since `cursor`. Pass one-record clients (`one_record_clients`)."""
     if cursor is None:
         return Probe(school.urn, True, "never synced")
     try:
-        why = (_wonde_change(wonde, school.connector_school_id, datetime.fromisoformat(cursor))
-               if school.connector == "wonde" else _xod_change(xod, school.connector_school_id, cursor))
+        why = (
+            _wonde_change(wonde, school.connector_school_id, datetime.fromisoformat(cursor))
+            if school.connector == "wonde"
+            else _xod_change(xod, school.connector_school_id, cursor)
+        )
     except ConnectorError as error:  # connector messages name the school and path only
         return Probe(school.urn, False, "", failure=str(error))
     except Exception as error:  # noqa: BLE001 - another error's text could quote a value; keep its type
-        return Probe(school.urn, False, "", failure=f"{type(error).__name__} while probing school {school.urn}")
+        return Probe(
+            school.urn, False, "", failure=f"{type(error).__name__} while probing school {school.urn}"
+        )
     return Probe(school.urn, why is not None, why or "no changes")
 
 

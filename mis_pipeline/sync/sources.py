@@ -8,19 +8,19 @@ from __future__ import annotations
 
 import json
 from collections import ChainMap
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from itertools import chain
-from typing import Callable, Iterable, Iterator, Mapping, MutableMapping
 
 from data_contracts import Rejection, Scope
-from mis_pipeline.connectors import normalise as wn
-from mis_pipeline.connectors import wonde_datasets as wd
-from mis_pipeline.connectors import xod_normalise as xn
 from mis_pipeline.connectors.canonical import RecordDefect
 from mis_pipeline.connectors.errors import NotAuthorisedError
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.xod import XodChangeset, XodChangesetError, XodResource
+from mis_pipeline.connectors.wonde import datasets as wd
+from mis_pipeline.connectors.wonde import normalise as wn
+from mis_pipeline.connectors.wonde.client import WondeResource
+from mis_pipeline.connectors.xod import normalise as xn
+from mis_pipeline.connectors.xod.client import XodChangeset, XodChangesetError, XodResource
 
 DATASET_OF_SCOPE = {
     Scope.CORE.value: "pupils",
@@ -50,7 +50,12 @@ class DatasetRead:
     not_authorised: bool = False
     refusal: str | None = None  # the connector's reason, one line, when not_authorised
 
-    def take(self, raw_items: Iterable, convert: Callable[[object], list[dict]], ref: Callable[[object], str | None]):
+    def take(
+        self,
+        raw_items: Iterable,
+        convert: Callable[[object], list[dict]],
+        ref: Callable[[object], str | None],
+    ):
         """Convert raw items. One that cannot be read is kept, as received, as a rejection: the
         rule is the defect's own `field: what is wrong` (never an error's text, which can quote
         a value). Every record remembers the connector's id for it, so quarantine can name it
@@ -87,7 +92,7 @@ class ReadRequest:
     attendance_from: date
     attendance_to: date
     # The sync's own time: a record's `source_updated_at` when the connector sends none.
-    received_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    received_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def since(self, dataset: str) -> datetime | None:
         cursor = self.cursors.get(dataset)
@@ -149,31 +154,48 @@ class WondeSource:
             # Leavers' marks have their own endpoint. A full read asks for them when it met
             # leavers; a delta always does, since leavers from earlier syncs are not known here.
             with_leavers = leavers_read > 0 or request.since("attendance_sessions") is not None
-            yield _guarded("attendance_sessions", False,
-                           lambda read: self._attendance(request, pupil_ids, read, base, with_leavers))
+            yield _guarded(
+                "attendance_sessions",
+                False,
+                lambda read: self._attendance(request, pupil_ids, read, base, with_leavers),
+            )
         if "assessment_results" in datasets:
-            yield _guarded("assessment_results", request.since("assessment_results") is None,
-                           lambda read: self._results(request, pupil_ids, read, base))
+            yield _guarded(
+                "assessment_results",
+                request.since("assessment_results") is None,
+                lambda read: self._results(request, pupil_ids, read, base),
+            )
         if "pupil_groups" in datasets:
-            yield _guarded("pupil_groups", request.since("pupil_groups") is None,
-                           lambda read: self._groups(request, pupil_ids, read, base))
+            yield _guarded(
+                "pupil_groups",
+                request.since("pupil_groups") is None,
+                lambda read: self._groups(request, pupil_ids, read, base),
+            )
 
-    def _students(self, request: ReadRequest, pupil_ids: MutableMapping[str, str],
-                  base: str) -> tuple[DatasetRead, DatasetRead | None, int]:
+    def _students(
+        self, request: ReadRequest, pupil_ids: MutableMapping[str, str], base: str
+    ) -> tuple[DatasetRead, DatasetRead | None, int]:
         """(core, details or None, leaver records read). One pass feeds the core record and the
         details; if either needs a full read, both get one."""
         wanted = [d for d in ("pupils", "pupil_details") if d in request.datasets]
-        since = None if any(request.since(d) is None for d in wanted) else min(request.since(d) for d in wanted)
+        since = (
+            None if any(request.since(d) is None for d in wanted) else min(request.since(d) for d in wanted)
+        )
         core, details = DatasetRead("pupils", since is None), DatasetRead("pupil_details", since is None)
         with_details = "pupil_details" in wanted
         school_id, urn = request.school_id, request.school_urn
-        pages = (wd.iter_students_with_details(self.wonde, school_id, since, base_url=base) if with_details
-                 else self.wonde.iter_student_pages(school_id, since, base_url=base))
+        pages = (
+            wd.iter_students_with_details(self.wonde, school_id, since, base_url=base)
+            if with_details
+            else self.wonde.iter_student_pages(school_id, since, base_url=base)
+        )
         for page in pages:
             self._take_students(page, urn, core, details if with_details else None, request.received_at)
         # Leavers move to their own endpoint; they are still the school's pupils until purged.
         on_roll = core.fetched
-        for page in wd.iter_leaver_pages(self.wonde, school_id, since, with_details=with_details, base_url=base):
+        for page in wd.iter_leaver_pages(
+            self.wonde, school_id, since, with_details=with_details, base_url=base
+        ):
             self._take_students(page, urn, core, details if with_details else None, request.received_at)
         for page in wd.iter_deletion_pages(self.wonde, school_id, since, base_url=base):
             deleted, restored = student_deletions(page)
@@ -184,41 +206,88 @@ class WondeSource:
         return core, details if with_details else None, core.fetched - on_roll
 
     @staticmethod
-    def _take_students(page: list, urn: str, core: DatasetRead, details: DatasetRead | None,
-                       received_at: datetime | None) -> None:
+    def _take_students(
+        page: list, urn: str, core: DatasetRead, details: DatasetRead | None, received_at: datetime | None
+    ) -> None:
         core.take(page, lambda raw: [wn.normalise_wonde_student(raw, urn, received_at)], _record_id)
         if details is not None:
-            details.take(page, lambda raw: _optional(wn.normalise_wonde_details(raw, urn, received_at)), _record_id)
+            details.take(
+                page, lambda raw: _optional(wn.normalise_wonde_details(raw, urn, received_at)), _record_id
+            )
 
-    def _attendance(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str,
-                    with_leavers: bool) -> None:
+    def _attendance(
+        self,
+        request: ReadRequest,
+        pupil_ids: MutableMapping[str, str],
+        read: DatasetRead,
+        base: str,
+        with_leavers: bool,
+    ) -> None:
         read.full = False  # a date window, not the whole history: nothing outside it is gone
-        window = (self.wonde, request.school_id, request.attendance_from, request.attendance_to,
-                  request.since(read.dataset))
+        window = (
+            self.wonde,
+            request.school_id,
+            request.attendance_from,
+            request.attendance_to,
+            request.since(read.dataset),
+        )
         pages = wd.iter_attendance_pages(*window, base_url=base)
         if with_leavers:
             pages = chain(pages, wd.iter_leaver_attendance_pages(*window, base_url=base))
         for page in pages:
-            read.take(page, lambda raw: [wn.normalise_wonde_attendance(raw, request.school_urn, pupil_ids,
-                                                                       request.received_at)], _record_id)
+            read.take(
+                page,
+                lambda raw: [
+                    wn.normalise_wonde_attendance(raw, request.school_urn, pupil_ids, request.received_at)
+                ],
+                _record_id,
+            )
 
-    def _results(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str) -> None:
-        for page in wd.iter_assessment(self.wonde, request.school_id, request.since(read.dataset), base_url=base):
-            read.take(page.results, lambda raw: [wn.normalise_wonde_result(
-                raw, request.school_urn, pupil_ids, page.aspect_names, page.result_set_names,
-                request.received_at)], _record_id)
+    def _results(
+        self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str
+    ) -> None:
+        for page in wd.iter_assessment(
+            self.wonde, request.school_id, request.since(read.dataset), base_url=base
+        ):
+            read.take(
+                page.results,
+                lambda raw, page=page: [  # take() calls it at once; bound for the reader
+                    wn.normalise_wonde_result(
+                        raw,
+                        request.school_urn,
+                        pupil_ids,
+                        page.aspect_names,
+                        page.result_set_names,
+                        request.received_at,
+                    )
+                ],
+                _record_id,
+            )
 
-    def _groups(self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str) -> None:
+    def _groups(
+        self, request: ReadRequest, pupil_ids: MutableMapping[str, str], read: DatasetRead, base: str
+    ) -> None:
         """Each group read comes whole (its members included), so a group read in a delta
         replaces its memberships, an emptied group's too. A group that could not be read keeps
         what is held; a member who is not one of the school's pupils is quarantined alone and
         the group lands for its other members."""
         refreshed = set()
-        for page in wd.iter_group_pages(self.wonde, request.school_id, request.since(read.dataset), base_url=base):
+        for page in wd.iter_group_pages(
+            self.wonde, request.school_id, request.since(read.dataset), base_url=base
+        ):
             for raw in page:
                 unreadable, unknown = len(read.unreadable), []
-                read.take([raw], lambda group: wn.normalise_wonde_group(group, request.school_urn, pupil_ids,
-                                                                        request.received_at, unknown), _record_id)
+                read.take(
+                    [raw],
+                    lambda group: wn.normalise_wonde_group(
+                        group,
+                        request.school_urn,
+                        pupil_ids,
+                        request.received_at,
+                        unknown,  # noqa: B023 (called at once)
+                    ),
+                    _record_id,
+                )
                 for member in unknown:
                     read.reject({"group": raw.get("id"), "student": member}, None, wn.STUDENT_UNKNOWN)
                 key = wn.wonde_group_key(raw) if isinstance(raw, dict) else None
@@ -250,15 +319,19 @@ class XodSource:
 
     def read(self, request: ReadRequest) -> Iterator[DatasetRead]:
         estab, urn = request.school_id, request.school_urn
-        changes, pages = _changed_pages(lambda cursor: self.xod.student_changes(estab, cursor),
-                                        request.cursors.get("pupils"))
+        changes, pages = _changed_pages(
+            lambda cursor: self.xod.student_changes(estab, cursor), request.cursors.get("pupils")
+        )
         core, details = DatasetRead("pupils", False), DatasetRead("pupil_details", False)
         with_details = "pupil_details" in request.datasets
         for page in pages:
             core.take(page, lambda raw: [xn.normalise_xod_student(raw, urn, request.received_at)], _xod_id)
             if with_details:
-                details.take(page, lambda raw: _optional(xn.normalise_xod_details(raw, urn, request.received_at)),
-                             _xod_id)
+                details.take(
+                    page,
+                    lambda raw: _optional(xn.normalise_xod_details(raw, urn, request.received_at)),
+                    _xod_id,
+                )
         core.full = details.full = changes.full
         core.next_cursor = details.next_cursor = changes.next_cursor
         core.deleted_mis_ids = list(changes.deleted_ids)  # XoD Id is the MIS id
@@ -270,7 +343,9 @@ class XodSource:
         if "assessment_results" in request.datasets:
             yield _guarded("assessment_results", True, lambda read: self._results(request, read))
         if "pupil_groups" in request.datasets:
-            yield _guarded("pupil_groups", True, lambda read: self._groups(estab, urn, read, request.received_at))
+            yield _guarded(
+                "pupil_groups", True, lambda read: self._groups(estab, urn, read, request.received_at)
+            )
 
     def _attendance(self, request: ReadRequest, read: DatasetRead) -> None:
         read.full = False  # a school year's window: marks outside it are not gone
@@ -281,23 +356,35 @@ class XodSource:
         for session in ("AM", "PM"):
             changes, pages = _changed_pages(
                 lambda cursors, session=session: self.xod.attendance_changes(
-                    request.school_id, year_start, year_end, session, cursors),
-                stored, start_again={})
+                    request.school_id, year_start, year_end, session, cursors
+                ),
+                stored,
+                start_again={},
+            )
             for page in pages:
-                read.take(page, lambda raw: [xn.normalise_xod_attendance(raw, request.school_urn, request.received_at)],
-                          _xod_id)
+                read.take(
+                    page,
+                    lambda raw: [xn.normalise_xod_attendance(raw, request.school_urn, request.received_at)],
+                    _xod_id,
+                )
             hashes[changes.key] = changes.next_cursor
         read.next_cursor = json.dumps(hashes, sort_keys=True)
 
     def _results(self, request: ReadRequest, read: DatasetRead) -> None:
         stored = _hashes(request.cursors.get(read.dataset))
-        changes, pages = _changed_pages(lambda cursors: self.xod.assessment_changes(request.school_id, cursors),
-                                        stored, start_again={})
+        changes, pages = _changed_pages(
+            lambda cursors: self.xod.assessment_changes(request.school_id, cursors), stored, start_again={}
+        )
         if changes is None:
             return  # no aspects, so no results: a full read of nothing
         for page in pages:
-            read.take(page, lambda raw: [xn.normalise_xod_result(raw, request.school_urn,
-                                                                 received_at=request.received_at)], _xod_id)
+            read.take(
+                page,
+                lambda raw: [
+                    xn.normalise_xod_result(raw, request.school_urn, received_at=request.received_at)
+                ],
+                _xod_id,
+            )
         read.full = changes.full
         read.next_cursor = json.dumps({changes.key: changes.next_cursor}, sort_keys=True)
 
@@ -306,8 +393,16 @@ class XodSource:
             members: dict[str, list[dict]] = {}
             for member in page["StudentMembers"]:
                 members.setdefault(str(member.get("GroupId")), []).append(member)
-            read.take(page["Group"], lambda group: xn.normalise_xod_groups(
-                [group], members.get(str(group.get("Id")), []), urn, received_at), _xod_id)
+            read.take(
+                page["Group"],
+                lambda group: xn.normalise_xod_groups(
+                    [group],
+                    members.get(str(group.get("Id")), []),
+                    urn,
+                    received_at,  # noqa: B023 (called at once)
+                ),
+                _xod_id,
+            )
 
 
 def _changed_pages(fetch: Callable[[object], XodChangeset | None], cursor, start_again=None):

@@ -6,11 +6,11 @@ the rows that arrive rather than with round trips.
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy import Connection, Table, text
 
-from .engine import is_postgres
+from mis_pipeline.warehouse.engine import is_postgres
 
 
 def stage_rows(conn: Connection, target: Table, columns: Sequence[str], rows: Iterable[tuple]) -> str:
@@ -28,11 +28,15 @@ def stage_rows(conn: Connection, target: Table, columns: Sequence[str], rows: It
         return stage
     conn.exec_driver_sql(f"DROP TABLE IF EXISTS temp.{stage}")
     conn.exec_driver_sql(f"CREATE TEMP TABLE {stage} AS SELECT {column_list} FROM {target.name} WHERE 0")
-    params = [dict(zip(columns, row)) for row in rows]
+    params = [dict(zip(columns, row, strict=True)) for row in rows]
     if params:
         placeholders = ", ".join(f":{column}" for column in columns)
-        conn.execute(text(f"INSERT INTO {stage} ({column_list}) VALUES ({placeholders})")
-                     .bindparams(*_typed_binds(target, columns)), params)
+        conn.execute(
+            text(f"INSERT INTO {stage} ({column_list}) VALUES ({placeholders})").bindparams(
+                *_typed_binds(target, columns)
+            ),
+            params,
+        )
     return stage
 
 

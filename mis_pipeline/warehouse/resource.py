@@ -6,9 +6,8 @@ import dagster as dg
 from sqlalchemy import Engine
 
 from mis_pipeline.config import master_keyring
-
-from .engine import get_engine
-from .vault import Vault, open_vault
+from mis_pipeline.warehouse.engine import get_engine
+from mis_pipeline.warehouse.vault import Vault, open_vault
 
 
 class WarehouseResource(dg.ConfigurableResource):

@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    Boolean, Column, Date, DateTime, Index, Integer, LargeBinary, MetaData, PrimaryKeyConstraint, String, Table, Text,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
     UniqueConstraint,
 )
 
 from data_contracts import (
-    ASSESSMENT_RESULTS, ATTENDANCE_SESSIONS, AUDIT_LOG, CHANGE_SETS, PUPIL_CHANGES, PUPIL_DETAILS, PUPIL_GROUPS, PUPILS,
-    RETENTION_SCHEDULE, SHARE_LOG, SHARE_PUPILS, UNNAMED_PUPILS,
-    Contract, PiiClass,
+    ASSESSMENT_RESULTS,
+    ATTENDANCE_SESSIONS,
+    AUDIT_LOG,
+    CHANGE_SETS,
+    PUPIL_CHANGES,
+    PUPIL_DETAILS,
+    PUPIL_GROUPS,
+    PUPILS,
+    RETENTION_SCHEDULE,
+    SHARE_LOG,
+    SHARE_PUPILS,
+    UNNAMED_PUPILS,
+    Contract,
+    PiiClass,
 )
 
 metadata = MetaData()
 
 schools = Table(
-    "schools", metadata,
+    "schools",
+    metadata,
     Column("urn", String(8), primary_key=True),
     Column("connector", String(16), nullable=False),
     Column("connector_school_id", String(64), nullable=False),
@@ -35,7 +58,9 @@ schools = Table(
     Column("access_ended_on", Date),  # the connector stopped granting us the school: a retention trigger
     Column("agreement_withdrawn_on", Date),  # the school withdrew from the agreement: a retention trigger
     Column("final_year_group", Integer),  # the school's last NC year, when GIAS's statutory ages do not say
-    Column("sharing_off", Text, nullable=False, server_default="[]"),  # JSON list of partner kinds switched off
+    Column(
+        "sharing_off", Text, nullable=False, server_default="[]"
+    ),  # JSON list of partner kinds switched off
     # JSON list of permissions approved at the connector that map to no data item
     Column("unrecognised_permissions", Text, nullable=False, server_default="[]"),
     Column("first_seen_at", DateTime(timezone=True), nullable=False),
@@ -44,7 +69,8 @@ schools = Table(
 )
 
 sync_state = Table(
-    "sync_state", metadata,
+    "sync_state",
+    metadata,
     Column("school_urn", String(8), primary_key=True),
     Column("dataset", String(40), primary_key=True),
     Column("cursor", Text),
@@ -54,7 +80,8 @@ sync_state = Table(
 )
 
 quarantine = Table(
-    "quarantine", metadata,
+    "quarantine",
+    metadata,
     Column("school_urn", String(8), primary_key=True),
     Column("dataset", String(40), primary_key=True),
     Column("record_ref", String(64), primary_key=True),  # a keyed digest of the record's identity
@@ -67,7 +94,8 @@ quarantine = Table(
 )
 
 sync_log = Table(
-    "sync_log", metadata,
+    "sync_log",
+    metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("run_id", String(64)),
     Column("school_urn", String(8), nullable=False),
@@ -85,7 +113,8 @@ sync_log = Table(
 
 
 gias_establishments = Table(
-    "gias_establishments", metadata,
+    "gias_establishments",
+    metadata,
     Column("urn", String(8), primary_key=True),
     Column("la_code", String(3), nullable=False),
     Column("la_name", Text),
@@ -106,8 +135,11 @@ gias_establishments = Table(
 
 # ── encryption keys ───────────────────────────────────────────────────────────────────────────
 data_keys = Table(
-    "data_keys", metadata,
-    Column("key_ref", String(64), primary_key=True),  # a pupil key, or "school:URN" for unattributable records
+    "data_keys",
+    metadata,
+    Column(
+        "key_ref", String(64), primary_key=True
+    ),  # a pupil key, or "school:URN" for unattributable records
     Column("school_urn", String(8), nullable=False),
     Column("master_key_id", String(16), nullable=False),  # which master key wraps it (a fingerprint)
     Column("wrapped", LargeBinary, nullable=False),
@@ -117,22 +149,29 @@ data_keys = Table(
 )
 
 master_keys = Table(
-    "master_keys", metadata,
+    "master_keys",
+    metadata,
     Column("key_id", String(16), primary_key=True),
     Column("first_used_at", DateTime(timezone=True), nullable=False),
     Column("retired_at", DateTime(timezone=True)),  # every data key re-wrapped under a newer key
 )
 
 vault_secrets = Table(
-    "vault_secrets", metadata,
+    "vault_secrets",
+    metadata,
     Column("name", String(40), primary_key=True),  # "pseudonym": the key of pupil keys and row digests
     Column("master_key_id", String(16), nullable=False),
     Column("wrapped", LargeBinary, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
-_SQL_TYPES = {"string": lambda c: String(c.max_length) if c.max_length else Text(), "date": lambda c: Date(),
-              "datetime": lambda c: DateTime(timezone=True), "bool": lambda c: Boolean(), "int": lambda c: Integer()}
+_SQL_TYPES = {
+    "string": lambda c: String(c.max_length) if c.max_length else Text(),
+    "date": lambda c: Date(),
+    "datetime": lambda c: DateTime(timezone=True),
+    "bool": lambda c: Boolean(),
+    "int": lambda c: Integer(),
+}
 
 
 def dataset_table(contract: Contract, *extra: Column) -> Table:
@@ -141,11 +180,17 @@ def dataset_table(contract: Contract, *extra: Column) -> Table:
     Direct identifiers have no column of their own: they live together in `sealed`, encrypted
     under the pupil's data key; every other column is stored as itself.
     """
-    sealed = [Column("sealed", LargeBinary, nullable=False)] if contract.columns_with_pii(PiiClass.DIRECT) else []
+    sealed = (
+        [Column("sealed", LargeBinary, nullable=False)] if contract.columns_with_pii(PiiClass.DIRECT) else []
+    )
     return Table(
-        contract.dataset, metadata,
-        *(Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable)
-          for c in contract.columns if c.pii is not PiiClass.DIRECT),
+        contract.dataset,
+        metadata,
+        *(
+            Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable)
+            for c in contract.columns
+            if c.pii is not PiiClass.DIRECT
+        ),
         *sealed,
         Column("row_hash", String(32), nullable=False),
         Column("first_synced_at", DateTime(timezone=True), nullable=False),
@@ -159,33 +204,53 @@ def dataset_table(contract: Contract, *extra: Column) -> Table:
 
 def _record_table(contract: Contract, *extra) -> Table:
     """An operational table (audit, change sets) from its contract; an `id` key is a serial."""
-    columns = [Column("id", Integer, primary_key=True, autoincrement=True) if c.name == "id"
-               else Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable) for c in contract.columns]
+    columns = [
+        Column("id", Integer, primary_key=True, autoincrement=True)
+        if c.name == "id"
+        else Column(c.name, _SQL_TYPES[c.dtype](c), nullable=c.nullable)
+        for c in contract.columns
+    ]
     return Table(contract.dataset, metadata, *columns, *extra)
 
 
 # built from their contracts, like the datasets
 audit_log = _record_table(AUDIT_LOG, Index("ix_audit_log_school", "school_urn", "occurred_at"))
 change_sets = _record_table(CHANGE_SETS, Index("ix_change_sets_school", "school_urn", "created_at"))
-pupil_changes = _record_table(PUPIL_CHANGES, Index("ix_pupil_changes_change_set", "change_set_id"),
-                              Index("ix_pupil_changes_pupil_key", "pupil_key"))
+pupil_changes = _record_table(
+    PUPIL_CHANGES,
+    Index("ix_pupil_changes_change_set", "change_set_id"),
+    Index("ix_pupil_changes_pupil_key", "pupil_key"),
+)
 unnamed_pupils = _record_table(UNNAMED_PUPILS, Index("ix_unnamed_pupils_school", "school_urn", "unnamed_on"))
 share_log = _record_table(SHARE_LOG, Index("ix_share_log_partner", "partner", "made_at"))
-share_pupils = _record_table(SHARE_PUPILS, PrimaryKeyConstraint("share_id", "pupil_key", name="pk_share_pupils"),
-                             Index("ix_share_pupils_pupil_key", "pupil_key"))
-retention_schedule = _record_table(RETENTION_SCHEDULE, PrimaryKeyConstraint("pupil_key", name="pk_retention_schedule"),
-                                   Index("ix_retention_schedule_due", "due_on"))
+share_pupils = _record_table(
+    SHARE_PUPILS,
+    PrimaryKeyConstraint("share_id", "pupil_key", name="pk_share_pupils"),
+    Index("ix_share_pupils_pupil_key", "pupil_key"),
+)
+retention_schedule = _record_table(
+    RETENTION_SCHEDULE,
+    PrimaryKeyConstraint("pupil_key", name="pk_retention_schedule"),
+    Index("ix_retention_schedule_due", "due_on"),
+)
 
 # removed at the connector: a retention trigger (the purge removes the named data on time)
-pupils = dataset_table(PUPILS, Column("deleted_at", DateTime(timezone=True)),
-                       # the day we first held the pupil's leaving date: the "informed" retention trigger
-                       Column("left_informed_at", DateTime(timezone=True)),
-                       # the daily retention job reads only leavers, deletions and final-year pupils
-                       Index("ix_pupils_deleted_at", "deleted_at"), Index("ix_pupils_leaving_date", "leaving_date"),
-                       Index("ix_pupils_school_nc_year", "school_urn", "nc_year"))
+pupils = dataset_table(
+    PUPILS,
+    Column("deleted_at", DateTime(timezone=True)),
+    # the day we first held the pupil's leaving date: the "informed" retention trigger
+    Column("left_informed_at", DateTime(timezone=True)),
+    # the daily retention job reads only leavers, deletions and final-year pupils
+    Index("ix_pupils_deleted_at", "deleted_at"),
+    Index("ix_pupils_leaving_date", "leaving_date"),
+    Index("ix_pupils_school_nc_year", "school_urn", "nc_year"),
+)
 
 
-DATASET_TABLES = {c.dataset: dataset_table(c) for c in (PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)}
+DATASET_TABLES = {
+    c.dataset: dataset_table(c)
+    for c in (PUPIL_DETAILS, ATTENDANCE_SESSIONS, ASSESSMENT_RESULTS, PUPIL_GROUPS)
+}
 
 
 # Pupil-linked tables: every table with a column that holds a pupil key. `key_ref` holds one too
@@ -196,5 +261,9 @@ PUPIL_LINK_COLUMNS = ("pupil_key", "key_ref")
 def pupil_links() -> dict[str, Column]:
     """Every pupil-linked table and its linking column, read from the schema itself, so a table
     added later is covered by retention and its check without anyone keeping a list."""
-    return {table.name: table.c[name] for table in metadata.sorted_tables
-            for name in PUPIL_LINK_COLUMNS if name in table.c}
+    return {
+        table.name: table.c[name]
+        for table in metadata.sorted_tables
+        for name in PUPIL_LINK_COLUMNS
+        if name in table.c
+    }

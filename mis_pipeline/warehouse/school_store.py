@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 from sqlalchemy import Connection, Engine, and_, delete, insert, select, text, update
@@ -17,19 +17,26 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from data_contracts import CONTRACTS, PUPILS, Rejection
-from mis_pipeline.audit.log import record_audit
 from mis_pipeline.lib.crypto import Pseudonymiser
-from mis_pipeline.sync.changes import PupilChange
+from mis_pipeline.warehouse.audit_log import record_audit
+from mis_pipeline.warehouse.change_store import (
+    change_set_counts,
+    core_changes,
+    is_empty,
+    record_change_set,
+    supersede_pending,
+)
+from mis_pipeline.warehouse.changes import PupilChange
+from mis_pipeline.warehouse.engine import is_postgres
+from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils, quarantine, sync_log, sync_state
+from mis_pipeline.warehouse.sealing import seal_direct, seal_payload
+from mis_pipeline.warehouse.upsert import UpsertPlan, delete_absent, upsert_records
+from mis_pipeline.warehouse.vault import Vault, school_key_ref
 
-from .change_store import change_set_counts, core_changes, is_empty, record_change_set, supersede_pending
-from .engine import is_postgres
-from .schema import DATASET_TABLES, pupils, quarantine, sync_log, sync_state
-from .sealing import seal_direct, seal_payload
-from .upsert import UpsertPlan, delete_absent, upsert_records
-from .vault import Vault, school_key_ref
-
-PLANS = {name: UpsertPlan.for_contract(CONTRACTS[name], table)
-         for name, table in {"pupils": pupils, **DATASET_TABLES}.items()}
+PLANS = {
+    name: UpsertPlan.for_contract(CONTRACTS[name], table)
+    for name, table in {"pupils": pupils, **DATASET_TABLES}.items()
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +60,14 @@ class DatasetSync:
 
     @property
     def is_empty_delta(self) -> bool:
-        return (self.mode == "incremental" and self.fetched == 0 and not self.good and not self.rejected
-                and not self.deleted_keys and not self.restored_keys)
+        return (
+            self.mode == "incremental"
+            and self.fetched == 0
+            and not self.good
+            and not self.rejected
+            and not self.deleted_keys
+            and not self.restored_keys
+        )
 
 
 @dataclass(frozen=True)
@@ -88,9 +101,16 @@ class _Preview(Exception):
         self.counts, self.changes = counts, changes
 
 
-def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None,
-                 school_urn: str | None = None, withdrawn: tuple[str, ...] = (), apply: bool = True,
-                 actor: str = "sync") -> SchoolWrite:
+def write_school(
+    engine: Engine,
+    vault: Vault,
+    syncs: list[DatasetSync],
+    run_id: str | None,
+    school_urn: str | None = None,
+    withdrawn: tuple[str, ...] = (),
+    apply: bool = True,
+    actor: str = "sync",
+) -> SchoolWrite:
     """Commit every dataset of one school's sync together, with its change set.
 
     `withdrawn` names items that left the school's scope since they were last held: their rows,
@@ -100,7 +120,7 @@ def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id:
     tables and cursors do not move, so the next delta still holds every change.
     """
     urn = school_urn or syncs[0].school_urn
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if not apply:
         return _preview(engine, vault, syncs, run_id, urn, withdrawn, now, actor)
     with engine.begin() as conn:
@@ -116,8 +136,16 @@ def write_school(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id:
     return SchoolWrite(counts, summary, "applied")
 
 
-def _preview(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str | None, urn: str,
-             withdrawn: tuple[str, ...], now: datetime, actor: str) -> SchoolWrite:
+def _preview(
+    engine: Engine,
+    vault: Vault,
+    syncs: list[DatasetSync],
+    run_id: str | None,
+    urn: str,
+    withdrawn: tuple[str, ...],
+    now: datetime,
+    actor: str,
+) -> SchoolWrite:
     if withdrawn:  # consent is not a data change: it is honoured now, manual or not
         with engine.begin() as conn:
             _remove_withdrawn(conn, urn, withdrawn, run_id, actor)
@@ -134,32 +162,55 @@ def _preview(engine: Engine, vault: Vault, syncs: list[DatasetSync], run_id: str
     return SchoolWrite(counts, summary, "pending")
 
 
-def _write_all(conn: Connection, vault: Vault, syncs: list[DatasetSync], run_id: str | None,
-               now: datetime) -> tuple[dict[str, SyncCounts], list[PupilChange]]:
+def _write_all(
+    conn: Connection, vault: Vault, syncs: list[DatasetSync], run_id: str | None, now: datetime
+) -> tuple[dict[str, SyncCounts], list[PupilChange]]:
     counts, changes = {}, []
     for sync in syncs:
         if sync.dataset == "pupils":  # read what is held before it is overwritten
-            changes = core_changes(conn, vault, PLANS["pupils"], sync.school_urn, sync.mode == "full", sync.good,
-                                   sync.deleted_keys, sync.restored_keys)
+            changes = core_changes(
+                conn,
+                vault,
+                PLANS["pupils"],
+                sync.school_urn,
+                sync.mode == "full",
+                sync.good,
+                sync.deleted_keys,
+                sync.restored_keys,
+            )
         counts[sync.dataset] = _write_dataset(conn, vault, sync, run_id, now)
     return counts, changes
 
 
 def _item_counts(counts: dict[str, SyncCounts]) -> dict[str, dict[str, int]]:
-    return {dataset: {"inserted": c.inserted, "updated": c.updated, "deleted": c.deleted}
-            for dataset, c in counts.items() if dataset != "pupils"}
+    return {
+        dataset: {"inserted": c.inserted, "updated": c.updated, "deleted": c.deleted}
+        for dataset, c in counts.items()
+        if dataset != "pupils"
+    }
 
 
-def _remove_withdrawn(conn: Connection, school_urn: str, datasets: tuple[str, ...], run_id: str | None,
-                      actor: str) -> None:
+def _remove_withdrawn(
+    conn: Connection, school_urn: str, datasets: tuple[str, ...], run_id: str | None, actor: str
+) -> None:
     removed = {}
     for dataset in datasets:
         table = DATASET_TABLES[dataset]
         removed[dataset] = conn.execute(delete(table).where(table.c.school_urn == school_urn)).rowcount
-        conn.execute(delete(quarantine).where(quarantine.c.school_urn == school_urn, quarantine.c.dataset == dataset))
-        conn.execute(delete(sync_state).where(sync_state.c.school_urn == school_urn, sync_state.c.dataset == dataset))
-    record_audit(conn, "items_removed", {"reason": "out of the school's scope", "rows_removed": removed},
-                 actor=actor, school_urn=school_urn, run_id=run_id)
+        conn.execute(
+            delete(quarantine).where(quarantine.c.school_urn == school_urn, quarantine.c.dataset == dataset)
+        )
+        conn.execute(
+            delete(sync_state).where(sync_state.c.school_urn == school_urn, sync_state.c.dataset == dataset)
+        )
+    record_audit(
+        conn,
+        "items_removed",
+        {"reason": "out of the school's scope", "rows_removed": removed},
+        actor=actor,
+        school_urn=school_urn,
+        run_id=run_id,
+    )
 
 
 def advance_empty_deltas(engine: Engine, syncs: list[DatasetSync], run_id: str | None) -> None:
@@ -170,14 +221,16 @@ def advance_empty_deltas(engine: Engine, syncs: list[DatasetSync], run_id: str |
     """
     if not syncs:
         return
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with engine.begin() as conn:
         for sync in syncs:
             _save_cursor(conn, sync, run_id, now)
         conn.execute(insert(sync_log), [_log_row(sync, EMPTY, run_id, now) for sync in syncs])
 
 
-def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None, now: datetime) -> SyncCounts:
+def _write_dataset(
+    conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None, now: datetime
+) -> SyncCounts:
     plan = PLANS[sync.dataset]
 
     def seal_pupils(conn: Connection, records: list[dict]) -> None:
@@ -200,8 +253,15 @@ def _write_dataset(conn: Connection, vault: Vault, sync: DatasetSync, run_id: st
     quarantined = _replace_quarantine(conn, vault, sync, run_id, now)
     _save_cursor(conn, sync, run_id, now)
     by_rule = tuple(sorted(Counter(r.rule for r in quarantined).items()))
-    counts = SyncCounts(sync.fetched, inserted, updated, len(sync.good) - inserted - updated,
-                        len(quarantined), deleted, by_rule)
+    counts = SyncCounts(
+        sync.fetched,
+        inserted,
+        updated,
+        len(sync.good) - inserted - updated,
+        len(quarantined),
+        deleted,
+        by_rule,
+    )
     conn.execute(insert(sync_log).values(**_log_row(sync, counts, run_id, now)))
     return counts
 
@@ -213,7 +273,9 @@ def _mark_deletions(conn: Connection, sync: DatasetSync, now: datetime) -> int:
     present = {record["pupil_key"] for record in sync.good} | set(sync.restored_keys)
     gone = set(sync.deleted_keys) - present
     if sync.mode == "full":
-        held = conn.execute(select(pupils.c.pupil_key).where(pupils.c.school_urn == sync.school_urn)).scalars()
+        held = conn.execute(
+            select(pupils.c.pupil_key).where(pupils.c.school_urn == sync.school_urn)
+        ).scalars()
         gone |= set(held) - present
     _set_deleted_at(conn, sync.school_urn, present, None)
     return _set_deleted_at(conn, sync.school_urn, gone, now)
@@ -223,32 +285,46 @@ def _note_leaving_dates(conn: Connection, school_urn: str, now: datetime) -> Non
     """Remember when a leaving date was first held (the retention clock counts from the later of
     that day and the leaving date); forget it if the leaving date goes (the pupil stays)."""
     ours = pupils.c.school_urn == school_urn
-    conn.execute(update(pupils).where(ours, pupils.c.leaving_date.is_not(None), pupils.c.left_informed_at.is_(None))
-                 .values(left_informed_at=now))
-    conn.execute(update(pupils).where(ours, pupils.c.leaving_date.is_(None), pupils.c.left_informed_at.is_not(None))
-                 .values(left_informed_at=None))
+    conn.execute(
+        update(pupils)
+        .where(ours, pupils.c.leaving_date.is_not(None), pupils.c.left_informed_at.is_(None))
+        .values(left_informed_at=now)
+    )
+    conn.execute(
+        update(pupils)
+        .where(ours, pupils.c.leaving_date.is_(None), pupils.c.left_informed_at.is_not(None))
+        .values(left_informed_at=None)
+    )
 
 
 def _set_deleted_at(conn: Connection, school_urn: str, keys: set[str], value: datetime | None) -> int:
     changed = 0
     ordered = sorted(keys)
     for start in range(0, len(ordered), 500):
-        chunk = ordered[start:start + 500]
+        chunk = ordered[start : start + 500]
         still = pupils.c.deleted_at.is_(None) if value is not None else pupils.c.deleted_at.is_not(None)
-        changed += conn.execute(update(pupils).where(pupils.c.school_urn == school_urn, pupils.c.pupil_key.in_(chunk),
-                                                     still).values(deleted_at=value)).rowcount
+        changed += conn.execute(
+            update(pupils)
+            .where(pupils.c.school_urn == school_urn, pupils.c.pupil_key.in_(chunk), still)
+            .values(deleted_at=value)
+        ).rowcount
     return changed
 
 
 def _drop_left_memberships(conn: Connection, sync: DatasetSync) -> int:
     kept = {(r["pupil_key"], r["group_type"], r["group_code"]) for r in sync.good}
     groups = DATASET_TABLES["pupil_groups"]
-    held = conn.execute(select(groups.c.pupil_key, groups.c.group_type, groups.c.group_code)
-                        .where(groups.c.school_urn == sync.school_urn)).all()
+    held = conn.execute(
+        select(groups.c.pupil_key, groups.c.group_type, groups.c.group_code).where(
+            groups.c.school_urn == sync.school_urn
+        )
+    ).all()
     gone = [row for row in held if (row[1], row[2]) in sync.refreshed_groups and tuple(row) not in kept]
     if gone:
-        conn.execute(text("DELETE FROM pupil_groups WHERE pupil_key = :k AND group_type = :t AND group_code = :c"),
-                     [{"k": k, "t": t, "c": c} for k, t, c in gone])
+        conn.execute(
+            text("DELETE FROM pupil_groups WHERE pupil_key = :k AND group_type = :t AND group_code = :c"),
+            [{"k": k, "t": t, "c": c} for k, t, c in gone],
+        )
     return len(gone)
 
 
@@ -257,9 +333,12 @@ def _drop_off_roll_memberships(conn: Connection, school_urn: str) -> int:
     whether or not the connector re-sent the group (its core record is written first)."""
     groups = DATASET_TABLES["pupil_groups"]
     off_roll = select(pupils.c.pupil_key).where(
-        pupils.c.school_urn == school_urn, (pupils.c.leaving_date.is_not(None)) | (pupils.c.deleted_at.is_not(None)))
-    return conn.execute(delete(groups).where(groups.c.school_urn == school_urn,
-                                             groups.c.pupil_key.in_(off_roll))).rowcount
+        pupils.c.school_urn == school_urn,
+        (pupils.c.leaving_date.is_not(None)) | (pupils.c.deleted_at.is_not(None)),
+    )
+    return conn.execute(
+        delete(groups).where(groups.c.school_urn == school_urn, groups.c.pupil_key.in_(off_roll))
+    ).rowcount
 
 
 def record_ref(pseudonyms: Pseudonymiser, dataset: str, record: dict) -> str:
@@ -297,12 +376,15 @@ def _refs_of_arrivals(pseudonyms: Pseudonymiser, dataset: str, records: list[dic
     natural key, and the connector's id for them (an earlier copy may have been unreadable)."""
     refs = {record_ref(pseudonyms, dataset, record) for record in records}
     if dataset != "pupils":
-        refs.update(pseudonyms.digest(repr(m).encode()) for m in (_id_material(dataset, r) for r in records) if m)
+        refs.update(
+            pseudonyms.digest(repr(m).encode()) for m in (_id_material(dataset, r) for r in records) if m
+        )
     return refs
 
 
-def _replace_quarantine(conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None,
-                        now: datetime) -> list[Rejection]:
+def _replace_quarantine(
+    conn: Connection, vault: Vault, sync: DatasetSync, run_id: str | None, now: datetime
+) -> list[Rejection]:
     """A full read replaces the dataset's quarantine; a delta replaces what it re-read.
     Either way a record that now arrives good leaves quarantine. Returns what it quarantined:
     one entry per rejected record (a record read twice in one sync, e.g. moved between pages,
@@ -314,24 +396,43 @@ def _replace_quarantine(conn: Connection, vault: Vault, sync: DatasetSync, run_i
     else:
         refs = sorted(_refs_of_arrivals(vault.pseudonyms, sync.dataset, sync.good) | set(rejected))
         for start in range(0, len(refs), 500):
-            conn.execute(delete(quarantine).where(scope, quarantine.c.record_ref.in_(refs[start:start + 500])))
+            conn.execute(
+                delete(quarantine).where(scope, quarantine.c.record_ref.in_(refs[start : start + 500]))
+            )
     if rejected:
         # Sealed under the pupil's own data key when the record names its pupil, so the purge of
         # that pupil makes it unreadable too; otherwise under the school's key.
-        key_refs = {ref: r.record.get("pupil_key") or school_key_ref(sync.school_urn) for ref, r in rejected.items()}
+        key_refs = {
+            ref: r.record.get("pupil_key") or school_key_ref(sync.school_urn) for ref, r in rejected.items()
+        }
         keys = vault.data_keys(conn, {key_ref: sync.school_urn for key_ref in key_refs.values()})
-        conn.execute(insert(quarantine), [
-            dict(school_urn=sync.school_urn, dataset=sync.dataset, record_ref=ref, rule=r.rule, key_ref=key_refs[ref],
-                 sealed_payload=seal_payload(r.record, keys[key_refs[ref]], sync.dataset, key_refs[ref]),
-                 run_id=run_id, quarantined_at=now)
-            for ref, r in rejected.items()
-        ])
+        conn.execute(
+            insert(quarantine),
+            [
+                dict(
+                    school_urn=sync.school_urn,
+                    dataset=sync.dataset,
+                    record_ref=ref,
+                    rule=r.rule,
+                    key_ref=key_refs[ref],
+                    sealed_payload=seal_payload(r.record, keys[key_refs[ref]], sync.dataset, key_refs[ref]),
+                    run_id=run_id,
+                    quarantined_at=now,
+                )
+                for ref, r in rejected.items()
+            ],
+        )
     return list(rejected.values())
 
 
 def _save_cursor(conn: Connection, sync: DatasetSync, run_id: str | None, now: datetime) -> None:
-    values = dict(school_urn=sync.school_urn, dataset=sync.dataset, cursor=sync.cursor,
-                  last_sync_at=now, last_run_id=run_id)
+    values = dict(
+        school_urn=sync.school_urn,
+        dataset=sync.dataset,
+        cursor=sync.cursor,
+        last_sync_at=now,
+        last_run_id=run_id,
+    )
     if sync.mode == "full":
         values["last_full_sync_at"] = now
     dialect_insert = pg_insert if is_postgres(conn.engine) else sqlite_insert
@@ -341,12 +442,25 @@ def _save_cursor(conn: Connection, sync: DatasetSync, run_id: str | None, now: d
 
 
 def _log_row(sync: DatasetSync, counts: SyncCounts, run_id: str | None, now: datetime) -> dict:
-    return dict(run_id=run_id, school_urn=sync.school_urn, dataset=sync.dataset, mode=sync.mode,
-                started_at=sync.started_at, finished_at=now, fetched=counts.fetched, inserted=counts.inserted,
-                updated=counts.updated, unchanged=counts.unchanged, quarantined=counts.quarantined)
+    return dict(
+        run_id=run_id,
+        school_urn=sync.school_urn,
+        dataset=sync.dataset,
+        mode=sync.mode,
+        started_at=sync.started_at,
+        finished_at=now,
+        fetched=counts.fetched,
+        inserted=counts.inserted,
+        updated=counts.updated,
+        unchanged=counts.unchanged,
+        quarantined=counts.quarantined,
+    )
 
 
 def read_cursors(engine: Engine, school_urn: str) -> dict[str, str | None]:
     with engine.connect() as conn:
-        return dict(conn.execute(select(sync_state.c.dataset, sync_state.c.cursor)
-                                 .where(sync_state.c.school_urn == school_urn)).all())
+        return dict(
+            conn.execute(
+                select(sync_state.c.dataset, sync_state.c.cursor).where(sync_state.c.school_urn == school_urn)
+            ).all()
+        )

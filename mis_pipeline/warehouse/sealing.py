@@ -8,7 +8,7 @@ the table and the pupil key so it cannot be moved onto another row.
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
+from functools import cache
 
 import orjson
 
@@ -16,7 +16,7 @@ from data_contracts import Contract, PiiClass
 from mis_pipeline.lib.crypto import open_sealed, seal
 
 
-@lru_cache(maxsize=None)
+@cache
 def direct_columns(contract: Contract) -> tuple[str, ...]:
     return contract.columns_with_pii(PiiClass.DIRECT)
 
@@ -58,4 +58,7 @@ def open_payload(sealed: bytes, key: bytes, dataset: str, key_ref: str) -> dict:
 def typed_record(contract: Contract, values: dict) -> dict:
     """A record opened from a quarantine payload, its contract columns typed again (the payload
     holds dates as ISO text); other keys as they were."""
-    return {**values, **{c.name: _typed(c.dtype, values.get(c.name)) for c in contract.columns if c.name in values}}
+    return {
+        **values,
+        **{c.name: _typed(c.dtype, values.get(c.name)) for c in contract.columns if c.name in values},
+    }

@@ -9,16 +9,15 @@ cost of encryption follows the changes, not the size of the school.
 from __future__ import annotations
 
 import operator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Callable
 
 from sqlalchemy import Connection, Table, and_, bindparam, delete, select, text
 
 from data_contracts import Contract, PiiClass
 from mis_pipeline.lib.crypto import Pseudonymiser
-
-from .bulk import drop_stage, stage_rows
+from mis_pipeline.warehouse.bulk import drop_stage, stage_rows
 
 BOOKKEEPING = ("row_hash", "first_synced_at", "last_changed_at", "last_run_id")
 _TIMESTAMP = "source_updated_at"  # a record touched without a real change is unchanged
@@ -36,11 +35,15 @@ class UpsertPlan:
     sealed: bool  # direct identifiers travel in one sealed column
 
     @classmethod
-    def for_contract(cls, contract: Contract, table: Table) -> "UpsertPlan":
+    def for_contract(cls, contract: Contract, table: Table) -> UpsertPlan:
         sealed = bool(contract.columns_with_pii(PiiClass.DIRECT))
-        stored = tuple(c.name for c in contract.columns if c.pii is not PiiClass.DIRECT) + (("sealed",) if sealed else ())
+        stored = tuple(c.name for c in contract.columns if c.pii is not PiiClass.DIRECT) + (
+            ("sealed",) if sealed else ()
+        )
         hashed = tuple(c for c in contract.column_names if c != _TIMESTAMP)
-        return cls(table, stored, contract.key, operator.itemgetter(*stored), operator.itemgetter(*hashed), sealed)
+        return cls(
+            table, stored, contract.key, operator.itemgetter(*stored), operator.itemgetter(*hashed), sealed
+        )
 
     @property
     def stored_columns(self) -> tuple[str, ...]:
@@ -53,8 +56,15 @@ class UpsertPlan:
 Sealer = Callable[[Connection, list[dict]], None]  # sets record["sealed"] on each record
 
 
-def upsert_records(conn: Connection, plan: UpsertPlan, records: list[dict], run_id: str | None,
-                   now: datetime, pseudonyms: Pseudonymiser, sealer: Sealer | None = None) -> tuple[int, int]:
+def upsert_records(
+    conn: Connection,
+    plan: UpsertPlan,
+    records: list[dict],
+    run_id: str | None,
+    now: datetime,
+    pseudonyms: Pseudonymiser,
+    sealer: Sealer | None = None,
+) -> tuple[int, int]:
     """Insert new records and rewrite changed ones; returns (inserted, updated)."""
     hashes = [plan.row_hash(record, pseudonyms) for record in records]
     if plan.sealed:
@@ -64,35 +74,52 @@ def upsert_records(conn: Connection, plan: UpsertPlan, records: list[dict], run_
         sealer(conn, records)
     if not records:
         return 0, 0
-    rows = ((*plan.values(record), row_hash, now, now, run_id) for record, row_hash in zip(records, hashes))
+    rows = (
+        (*plan.values(record), row_hash, now, now, run_id)
+        for record, row_hash in zip(records, hashes, strict=True)
+    )
     stage = stage_rows(conn, plan.table, plan.stored_columns, rows)
     name = plan.table.name
     join = " AND ".join(f"t.{k} = s.{k}" for k in plan.key)
-    inserted = conn.execute(text(
-        f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {name} t WHERE {join})")).scalar_one()
-    updated = conn.execute(text(
-        f"SELECT count(*) FROM {stage} s JOIN {name} t ON {join} WHERE t.row_hash <> s.row_hash")).scalar_one()
+    inserted = conn.execute(
+        text(f"SELECT count(*) FROM {stage} s WHERE NOT EXISTS (SELECT 1 FROM {name} t WHERE {join})")
+    ).scalar_one()
+    updated = conn.execute(
+        text(f"SELECT count(*) FROM {stage} s JOIN {name} t ON {join} WHERE t.row_hash <> s.row_hash")
+    ).scalar_one()
     columns = ", ".join(plan.stored_columns)
     rewritten = [c for c in plan.stored_columns if c not in plan.key and c != "first_synced_at"]
     assignments = ", ".join(f"{c} = excluded.{c}" for c in rewritten)
-    conn.execute(text(
-        f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {stage} WHERE true "
-        f"ON CONFLICT ({', '.join(plan.key)}) DO UPDATE SET {assignments} "
-        f"WHERE {name}.row_hash <> excluded.row_hash"))
+    conn.execute(
+        text(
+            f"INSERT INTO {name} ({columns}) SELECT {columns} FROM {stage} WHERE true "
+            f"ON CONFLICT ({', '.join(plan.key)}) DO UPDATE SET {assignments} "
+            f"WHERE {name}.row_hash <> excluded.row_hash"
+        )
+    )
     drop_stage(conn, stage)
     return inserted, updated
 
 
-def _changed_only(conn: Connection, plan: UpsertPlan, records: list[dict],
-                  hashes: list[str]) -> tuple[list[dict], list[str]]:
+def _changed_only(
+    conn: Connection, plan: UpsertPlan, records: list[dict], hashes: list[str]
+) -> tuple[list[dict], list[str]]:
     """The records whose digest differs from the held row's (or that have none)."""
     [key] = plan.key  # sealed tables are keyed by the pupil key alone
     column = plan.table.c[key]
     held: dict[str, str] = {}
     keys = [record[key] for record in records]
     for start in range(0, len(keys), 500):
-        held.update(conn.execute(select(column, plan.table.c.row_hash).where(column.in_(keys[start:start + 500]))).all())
-    kept = [(record, row_hash) for record, row_hash in zip(records, hashes) if held.get(record[key]) != row_hash]
+        held.update(
+            conn.execute(
+                select(column, plan.table.c.row_hash).where(column.in_(keys[start : start + 500]))
+            ).all()
+        )
+    kept = [
+        (record, row_hash)
+        for record, row_hash in zip(records, hashes, strict=True)
+        if held.get(record[key]) != row_hash
+    ]
     return [r for r, _ in kept], [h for _, h in kept]
 
 
@@ -105,8 +132,15 @@ def delete_absent(conn: Connection, plan: UpsertPlan, school_urn: str, records: 
     held = conn.execute(select(*key_columns).where(table.c.school_urn == school_urn)).all()
     gone = [tuple(row) for row in held if tuple(row) not in present]
     if gone:
-        condition = and_(table.c.school_urn == bindparam("_urn"),
-                         *(column == bindparam(f"_{column.name}") for column in key_columns))
-        conn.execute(delete(table).where(condition),
-                     [{"_urn": school_urn, **{f"_{k}": v for k, v in zip(plan.key, row)}} for row in gone])
+        condition = and_(
+            table.c.school_urn == bindparam("_urn"),
+            *(column == bindparam(f"_{column.name}") for column in key_columns),
+        )
+        conn.execute(
+            delete(table).where(condition),
+            [
+                {"_urn": school_urn, **{f"_{k}": v for k, v in zip(plan.key, row, strict=True)}}
+                for row in gone
+            ],
+        )
     return len(gone)

@@ -7,16 +7,15 @@ a wrong key fails with the key ids involved (fingerprints, never key material) a
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Iterable
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, and_, delete, func, insert, select, update
 
-from mis_pipeline.audit.log import record_audit
 from mis_pipeline.lib.crypto import Keyring, Pseudonymiser, WrongMasterKeyError, generate_key
-
-from .schema import data_keys, master_keys, vault_secrets
+from mis_pipeline.warehouse.audit_log import record_audit
+from mis_pipeline.warehouse.schema import data_keys, master_keys, vault_secrets
 
 PSEUDONYM_SECRET = "pseudonym"
 _CHUNK = 500
@@ -38,12 +37,14 @@ class Vault:
         keys = self.existing_keys(conn, wanted)
         missing = {ref: urn for ref, urn in wanted.items() if ref not in keys}
         if missing:
-            now = datetime.now(timezone.utc)
+            now = datetime.now(UTC)
             rows = []
             for ref, urn in missing.items():
                 key = generate_key()
                 key_id, wrapped = self.keyring.wrap(key, ref)
-                rows.append(dict(key_ref=ref, school_urn=urn, master_key_id=key_id, wrapped=wrapped, created_at=now))
+                rows.append(
+                    dict(key_ref=ref, school_urn=urn, master_key_id=key_id, wrapped=wrapped, created_at=now)
+                )
                 keys[ref] = key
             conn.execute(insert(data_keys), rows)
         return keys
@@ -53,21 +54,29 @@ class Vault:
         ordered = sorted(set(refs))
         keys: dict[str, bytes] = {}
         for start in range(0, len(ordered), _CHUNK):
-            rows = conn.execute(select(data_keys.c.key_ref, data_keys.c.master_key_id, data_keys.c.wrapped)
-                                .where(data_keys.c.key_ref.in_(ordered[start:start + _CHUNK])))
+            rows = conn.execute(
+                select(data_keys.c.key_ref, data_keys.c.master_key_id, data_keys.c.wrapped).where(
+                    data_keys.c.key_ref.in_(ordered[start : start + _CHUNK])
+                )
+            )
             keys.update({ref: self.keyring.unwrap(key_id, wrapped, ref) for ref, key_id, wrapped in rows})
         return keys
 
     def school_keys(self, conn: Connection, school_urn: str) -> dict[str, bytes]:
-        rows = conn.execute(select(data_keys.c.key_ref, data_keys.c.master_key_id, data_keys.c.wrapped)
-                            .where(data_keys.c.school_urn == school_urn))
+        rows = conn.execute(
+            select(data_keys.c.key_ref, data_keys.c.master_key_id, data_keys.c.wrapped).where(
+                data_keys.c.school_urn == school_urn
+            )
+        )
         return {ref: self.keyring.unwrap(key_id, wrapped, ref) for ref, key_id, wrapped in rows}
 
     def destroy(self, conn: Connection, refs: Iterable[str]) -> int:
         """Delete data keys: whatever they sealed can never be read again, wherever it is copied."""
         ordered = sorted(set(refs))
-        return sum(conn.execute(delete(data_keys).where(data_keys.c.key_ref.in_(ordered[i:i + _CHUNK]))).rowcount
-                   for i in range(0, len(ordered), _CHUNK))
+        return sum(
+            conn.execute(delete(data_keys).where(data_keys.c.key_ref.in_(ordered[i : i + _CHUNK]))).rowcount
+            for i in range(0, len(ordered), _CHUNK)
+        )
 
 
 _vaults: dict[tuple[str, frozenset[str]], Vault] = {}
@@ -76,7 +85,10 @@ _lock = threading.Lock()
 
 def open_vault(engine: Engine, keyring: Keyring) -> Vault:
     """The vault of this warehouse under these master keys (checked once per process)."""
-    cache_key = (engine.url.render_as_string(hide_password=True), keyring.key_ids | {"current:" + keyring.current.key_id})
+    cache_key = (
+        engine.url.render_as_string(hide_password=True),
+        keyring.key_ids | {"current:" + keyring.current.key_id},
+    )
     with _lock:
         vault = _vaults.get(cache_key)
         if vault is None:
@@ -108,23 +120,36 @@ def check_master_keys(conn: Connection, keyring: Keyring) -> None:
         raise WrongMasterKeyError(
             f"MIS_MASTER_KEY (key id {keyring.current.key_id}) is not this warehouse's master key "
             f"(its data keys are wrapped by {', '.join(sorted(unknown))}); nothing was changed. During a "
-            "rotation, list the old key in MIS_PREVIOUS_MASTER_KEYS")
-    known = conn.execute(select(master_keys.c.key_id).where(master_keys.c.key_id == keyring.current.key_id)).first()
+            "rotation, list the old key in MIS_PREVIOUS_MASTER_KEYS"
+        )
+    known = conn.execute(
+        select(master_keys.c.key_id).where(master_keys.c.key_id == keyring.current.key_id)
+    ).first()
     if known is None:
-        conn.execute(insert(master_keys).values(key_id=keyring.current.key_id, first_used_at=datetime.now(timezone.utc)))
+        conn.execute(
+            insert(master_keys).values(key_id=keyring.current.key_id, first_used_at=datetime.now(UTC))
+        )
     else:
-        conn.execute(update(master_keys).where(master_keys.c.key_id == keyring.current.key_id).values(retired_at=None))
+        conn.execute(
+            update(master_keys).where(master_keys.c.key_id == keyring.current.key_id).values(retired_at=None)
+        )
 
 
 def _pseudonym_secret(conn: Connection, keyring: Keyring) -> bytes:
-    row = conn.execute(select(vault_secrets.c.master_key_id, vault_secrets.c.wrapped)
-                       .where(vault_secrets.c.name == PSEUDONYM_SECRET)).first()
+    row = conn.execute(
+        select(vault_secrets.c.master_key_id, vault_secrets.c.wrapped).where(
+            vault_secrets.c.name == PSEUDONYM_SECRET
+        )
+    ).first()
     if row is not None:
         return keyring.unwrap(row.master_key_id, row.wrapped, PSEUDONYM_SECRET)
     secret = generate_key()
     key_id, wrapped = keyring.wrap(secret, PSEUDONYM_SECRET)
-    conn.execute(insert(vault_secrets).values(name=PSEUDONYM_SECRET, master_key_id=key_id, wrapped=wrapped,
-                                              created_at=datetime.now(timezone.utc)))
+    conn.execute(
+        insert(vault_secrets).values(
+            name=PSEUDONYM_SECRET, master_key_id=key_id, wrapped=wrapped, created_at=datetime.now(UTC)
+        )
+    )
     return secret
 
 
@@ -147,12 +172,18 @@ def rotate(engine: Engine, keyring: Keyring, batch_size: int = 1000, actor: str 
     rewrapped = 0
     while True:
         with engine.begin() as conn:
-            rows = conn.execute(select(data_keys.c.key_ref, data_keys.c.master_key_id, data_keys.c.wrapped)
-                                .where(data_keys.c.master_key_id != current).limit(batch_size)).all()
+            rows = conn.execute(
+                select(data_keys.c.key_ref, data_keys.c.master_key_id, data_keys.c.wrapped)
+                .where(data_keys.c.master_key_id != current)
+                .limit(batch_size)
+            ).all()
             for ref, key_id, wrapped in rows:
                 _, new = keyring.wrap(keyring.unwrap(key_id, wrapped, ref), ref)
-                conn.execute(update(data_keys).where(and_(data_keys.c.key_ref == ref, data_keys.c.master_key_id == key_id))
-                             .values(master_key_id=current, wrapped=new))
+                conn.execute(
+                    update(data_keys)
+                    .where(and_(data_keys.c.key_ref == ref, data_keys.c.master_key_id == key_id))
+                    .values(master_key_id=current, wrapped=new)
+                )
         rewrapped += len(rows)
         if len(rows) < batch_size:
             break
@@ -161,26 +192,51 @@ def rotate(engine: Engine, keyring: Keyring, batch_size: int = 1000, actor: str 
         still_used = set(conn.execute(select(data_keys.c.master_key_id).distinct()).scalars()) | {current}
         retired = sorted(active_master_key_ids(conn) - still_used)
         if retired:
-            conn.execute(update(master_keys).where(master_keys.c.key_id.in_(retired))
-                         .values(retired_at=datetime.now(timezone.utc)))
-        record_audit(conn, "keys_rotated", {"data_keys_rewrapped": rewrapped, "master_key": current,
-                                            "retired_master_keys": retired}, actor=actor)
+            conn.execute(
+                update(master_keys)
+                .where(master_keys.c.key_id.in_(retired))
+                .values(retired_at=datetime.now(UTC))
+            )
+        record_audit(
+            conn,
+            "keys_rotated",
+            {"data_keys_rewrapped": rewrapped, "master_key": current, "retired_master_keys": retired},
+            actor=actor,
+        )
     return Rotation(rewrapped, tuple(retired), current)
 
 
 def _rewrap_secrets(conn: Connection, keyring: Keyring) -> None:
     current = keyring.current.key_id
-    for name, key_id, wrapped in conn.execute(select(vault_secrets.c.name, vault_secrets.c.master_key_id,
-                                                     vault_secrets.c.wrapped).where(vault_secrets.c.master_key_id != current)).all():
+    for name, key_id, wrapped in conn.execute(
+        select(vault_secrets.c.name, vault_secrets.c.master_key_id, vault_secrets.c.wrapped).where(
+            vault_secrets.c.master_key_id != current
+        )
+    ).all():
         _, new = keyring.wrap(keyring.unwrap(key_id, wrapped, name), name)
-        conn.execute(update(vault_secrets).where(vault_secrets.c.name == name).values(master_key_id=current, wrapped=new))
+        conn.execute(
+            update(vault_secrets)
+            .where(vault_secrets.c.name == name)
+            .values(master_key_id=current, wrapped=new)
+        )
 
 
 def key_census(engine: Engine) -> dict:
     """For `keys status`: data keys per master key id, and which master keys are active or retired."""
     with engine.connect() as conn:
-        per_key = dict(conn.execute(select(data_keys.c.master_key_id, func.count())
-                                    .group_by(data_keys.c.master_key_id)).all())
+        per_key = dict(
+            conn.execute(
+                select(data_keys.c.master_key_id, func.count()).group_by(data_keys.c.master_key_id)
+            ).all()
+        )
         masters = conn.execute(select(master_keys).order_by(master_keys.c.first_used_at)).mappings().all()
-    return {"master_keys": [{"key_id": m["key_id"], "active": m["retired_at"] is None,
-                             "data_keys": per_key.get(m["key_id"], 0)} for m in masters]}
+    return {
+        "master_keys": [
+            {
+                "key_id": m["key_id"],
+                "active": m["retired_at"] is None,
+                "data_keys": per_key.get(m["key_id"], 0),
+            }
+            for m in masters
+        ]
+    }

@@ -12,7 +12,9 @@ CLI = shutil.which("mis-pipeline") or os.path.join(os.path.dirname(sys.executabl
 
 
 def run_cli(*args, env=None, timeout=300) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy())
+    return subprocess.run(
+        [CLI, *args], capture_output=True, text=True, timeout=timeout, env=env or os.environ.copy()
+    )
 
 
 @pytest.fixture
@@ -27,7 +29,8 @@ def test_sync_then_status_json_lists_every_approved_school_with_its_pupil_count(
     assert status.returncode == 0
     document = json.loads(status.stdout)
     assert {s["urn"]: s["counts"]["pupils"] for s in document["schools"]} == {
-        school.urn: len(school.pupils) for school in population.approved_schools()}
+        school.urn: len(school.pupils) for school in population.approved_schools()
+    }
     first = document["schools"][0]
     assert set(first) >= {"urn", "name", "connector", "sync_mode", "paused", "last_sync", "counts"}
     assert (first["connector"], first["sync_mode"], first["paused"]) == ("wonde", "automatic", False)
@@ -40,7 +43,8 @@ def test_an_unknown_school_is_refused_with_a_one_line_reason(cli_env):
     result = run_cli("sync", "--school", "999999", env=cli_env)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
-        "mis-pipeline: school 999999 is not registered: no approved connector school has that URN"]
+        "mis-pipeline: school 999999 is not registered: no approved connector school has that URN"
+    ]
 
 
 @pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
@@ -63,14 +67,34 @@ def test_status_before_any_discovery_says_how_to_start(mis_env):
 def test_the_simulator_prints_every_setting_a_plain_http_client_needs_and_stops_on_sigterm(tmp_path):
     import signal
 
-    process = subprocess.Popen([CLI, "simulator", "serve", "--port", "0", "--schools", "2", "--pupils-per-school", "2",
-                                "--xod-secrets-out", str(tmp_path / "secrets.json")],
-                               stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    process = subprocess.Popen(
+        [
+            CLI,
+            "simulator",
+            "serve",
+            "--port",
+            "0",
+            "--schools",
+            "2",
+            "--pupils-per-school",
+            "2",
+            "--xod-secrets-out",
+            str(tmp_path / "secrets.json"),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     try:
         printed = [process.stdout.readline().strip().partition("=")[::2] for _ in range(6)]
-        assert [name for name, _ in printed] == ["WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL",
-                                                 "XPORTER_RELYING_PARTY", "XPORTER_SCHOOL_SECRETS",
-                                                 "MIS_ALLOW_LOOPBACK_HTTP"]
+        assert [name for name, _ in printed] == [
+            "WONDE_API_URL",
+            "WONDE_API_TOKEN",
+            "XPORTER_API_URL",
+            "XPORTER_RELYING_PARTY",
+            "XPORTER_SCHOOL_SECRETS",
+            "MIS_ALLOW_LOOPBACK_HTTP",
+        ]
         assert dict(printed)["MIS_ALLOW_LOOPBACK_HTTP"] == "1"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0

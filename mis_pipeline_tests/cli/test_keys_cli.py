@@ -13,8 +13,7 @@ from mis_pipeline.lib.crypto import Keyring, MasterKey, encode_key, generate_key
 from mis_pipeline.warehouse.reader import read_pupils
 from mis_pipeline.warehouse.schema import metadata
 from mis_pipeline.warehouse.vault import forget_vaults, open_vault
-
-from .test_cli import run_cli
+from mis_pipeline_tests.cli.test_cli import run_cli
 
 pytestmark = pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 
@@ -30,8 +29,10 @@ def without_key(env: dict) -> dict:
 
 def every_row(engine) -> dict[str, list]:
     with engine.connect() as conn:
-        return {name: sorted(map(tuple, conn.execute(sa.select(table)).all()), key=repr)
-                for name, table in metadata.tables.items()}
+        return {
+            name: sorted(map(tuple, conn.execute(sa.select(table)).all()), key=repr)
+            for name, table in metadata.tables.items()
+        }
 
 
 def test_keys_init_makes_an_owner_only_key_file_that_the_sync_then_uses(cli_env, mis_env):
@@ -55,8 +56,9 @@ def test_production_refuses_to_start_without_a_master_key(cli_env):
     synced = run_cli("sync", env=env)
     assert (synced.returncode, synced.stderr.strip()) == (1, f"mis-pipeline: {message}")
     assert run_cli("keys", "init", env=env).returncode == 1
-    loaded = subprocess.run([sys.executable, "-c", "import mis_pipeline.definitions"], env=env,
-                            capture_output=True, text=True)
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import mis_pipeline.definitions"], env=env, capture_output=True, text=True
+    )
     assert loaded.returncode == 1 and message in loaded.stderr
 
 
@@ -67,8 +69,10 @@ def test_a_wrong_master_key_fails_the_sync_with_a_clear_error_and_changes_nothin
     result = run_cli("sync", env={**cli_env, "MIS_MASTER_KEY": wrong})
     assert result.returncode == 1
     [line] = result.stderr.strip().splitlines()
-    assert line.startswith(f"mis-pipeline: MIS_MASTER_KEY (key id {MasterKey.parse(wrong).key_id}) "
-                           "is not this warehouse's master key")
+    assert line.startswith(
+        f"mis-pipeline: MIS_MASTER_KEY (key id {MasterKey.parse(wrong).key_id}) "
+        "is not this warehouse's master key"
+    )
     assert wrong not in result.stdout + result.stderr
     assert every_row(engine) == before
 
@@ -80,12 +84,13 @@ def without_deletion(pupil: dict) -> dict:
 @pytest.fixture
 def own_simulator(cli_env):
     """A simulator of the same population as the session's, free to move its time on."""
-    from mis_pipeline.simulator.population import build_population
-    from mis_pipeline.simulator.server import SimulatorServer
+    from mis_pipeline_tests.conftest import SIM_PUPILS, SIM_SCHOOLS, SIM_SEED, SIM_TOKEN
+    from mis_simulator.population import build_population
+    from mis_simulator.server import SimulatorServer
 
-    from ..conftest import SIM_PUPILS, SIM_SCHOOLS, SIM_SEED, SIM_TOKEN
-
-    with SimulatorServer(build_population(SIM_SEED, SIM_SCHOOLS, SIM_PUPILS), token=SIM_TOKEN).start() as server:
+    with SimulatorServer(
+        build_population(SIM_SEED, SIM_SCHOOLS, SIM_PUPILS), token=SIM_TOKEN
+    ).start() as server:
         yield server, {**cli_env, "WONDE_API_URL": server.wonde_url, "XPORTER_API_URL": server.xod_url}
 
 
@@ -97,11 +102,15 @@ def test_rotation_then_a_sync_and_a_read_back_lose_nothing(own_simulator, engine
     new_text = run_cli("keys", "generate", env=cli_env).stdout.strip()
     new = MasterKey.parse(new_text)
 
-    rotated = run_cli("keys", "rotate", env={**cli_env, "MIS_MASTER_KEY": new_text,
-                                              "MIS_PREVIOUS_MASTER_KEYS": cli_env["MIS_MASTER_KEY"]})
+    rotated = run_cli(
+        "keys",
+        "rotate",
+        env={**cli_env, "MIS_MASTER_KEY": new_text, "MIS_PREVIOUS_MASTER_KEYS": cli_env["MIS_MASTER_KEY"]},
+    )
     assert rotated.returncode == 0, rotated.stderr
-    assert rotated.stdout.strip() == (f"re-wrapped {len(held)} data keys under master key {new.key_id}; "
-                                      f"retired master keys: {old.key_id}")
+    assert rotated.stdout.strip() == (
+        f"re-wrapped {len(held)} data keys under master key {new.key_id}; retired master keys: {old.key_id}"
+    )
     after_rotation = {**cli_env, "MIS_MASTER_KEY": new_text}
     simulator.advance()  # the sync after the rotation has real changes to write
     synced = run_cli("sync", env=after_rotation)
@@ -109,8 +118,14 @@ def test_rotation_then_a_sync_and_a_read_back_lose_nothing(own_simulator, engine
 
     forget_vaults()
     now = {p["pupil_key"]: p for p in read_pupils(engine, open_vault(engine, Keyring(new)))}
-    unchanged = [p for p in held if p["pupil_key"] in now and now[p["pupil_key"]]["source_updated_at"] == p["source_updated_at"]]
+    unchanged = [
+        p
+        for p in held
+        if p["pupil_key"] in now and now[p["pupil_key"]]["source_updated_at"] == p["source_updated_at"]
+    ]
     # A pupil the source did not change reads back exactly (only a deletion mark may have appeared).
     assert unchanged and all(without_deletion(now[p["pupil_key"]]) == without_deletion(p) for p in unchanged)
-    assert set(p["pupil_key"] for p in held) < set(now)  # new pupils arrived; leavers and deletions are kept, marked
+    assert set(p["pupil_key"] for p in held) < set(
+        now
+    )  # new pupils arrived; leavers and deletions are kept, marked
     assert run_cli("sync", env=cli_env).returncode == 1  # the old key alone is retired

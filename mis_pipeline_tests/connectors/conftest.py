@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.simulator.server import SimulatorServer
+from mis_pipeline.connectors.wonde.client import WondeResource
 from mis_pipeline_tests.simulator.support import TOKEN, small_population
+from mis_simulator.server import SimulatorServer
 
 
 @pytest.fixture(scope="module")
@@ -27,5 +27,11 @@ def loopback_allowed(monkeypatch):
 def client(server, loopback_allowed):
     server.faults.clear()
     # Pacing off: these tests are about behaviour, and pacing has its own test.
-    return WondeResource(api_url=server.wonde_url, api_token=TOKEN, per_page=7, backoff_factor=0.01, max_retries=3,
-                         requests_per_second=0)
+    return WondeResource(
+        api_url=server.wonde_url,
+        api_token=TOKEN,
+        per_page=7,
+        backoff_factor=0.01,
+        max_retries=3,
+        requests_per_second=0,
+    )

@@ -3,23 +3,23 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mis_pipeline.connectors.errors import NotAuthorisedError
-from mis_pipeline.connectors.normalise import normalise_wonde_student
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.wonde_datasets import iter_deletion_pages, iter_leaver_pages
-from mis_pipeline.connectors.xod import XodResource
-from mis_pipeline.connectors.xod_normalise import normalise_xod_student
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline.simulator.xod_api import estab_of, write_xod_secrets
+from mis_pipeline.connectors.wonde.client import WondeResource
+from mis_pipeline.connectors.wonde.datasets import iter_deletion_pages, iter_leaver_pages
+from mis_pipeline.connectors.wonde.normalise import normalise_wonde_student
+from mis_pipeline.connectors.xod.client import XodResource
+from mis_pipeline.connectors.xod.normalise import normalise_xod_student
 from mis_pipeline_tests.simulator.support import SEED, TOKEN, wonde_schools, xod_schools
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
+from mis_simulator.xod_api import estab_of, write_xod_secrets
 
-AT1 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
-AT2 = datetime(2026, 11, 17, 9, 0, tzinfo=timezone.utc)
+AT1 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+AT2 = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture()
@@ -29,8 +29,14 @@ def running(loopback_allowed):
 
 
 def wonde_client(server) -> WondeResource:
-    return WondeResource(api_url=server.wonde_url, api_token=TOKEN, per_page=2, backoff_factor=0.01,
-                         max_retries=3, requests_per_second=0)
+    return WondeResource(
+        api_url=server.wonde_url,
+        api_token=TOKEN,
+        per_page=2,
+        backoff_factor=0.01,
+        max_retries=3,
+        requests_per_second=0,
+    )
 
 
 def rows(pages) -> list[dict]:
@@ -46,7 +52,9 @@ def test_wonde_deletion_and_leaver_pages_after_advance(running):
     first = running.advance(at=AT1).schools[school.urn]
     second = running.advance(at=AT2).schools[school.urn]
     deletions = rows(iter_deletion_pages(wonde, school.id))  # per_page 2: several pages
-    assert [(d["type"], d["mis_id"]) for d in deletions] == [("student", m) for m in first.deleted + second.deleted]
+    assert [(d["type"], d["mis_id"]) for d in deletions] == [
+        ("student", m) for m in first.deleted + second.deleted
+    ]
     assert deletions[0]["restored_at"] is not None and deletions[-1]["restored_at"] is None
     recent = rows(iter_deletion_pages(wonde, school.id, updated_after=AT2 - timedelta(seconds=1)))
     assert [d["mis_id"] for d in recent] == first.deleted + second.deleted  # the restore, then the deletion
@@ -73,18 +81,27 @@ def test_xod_student_changes_after_advance_carry_leavers_as_rows_and_deletions_a
     population = running.population
     school = xod_schools(population)[0]
     estab = estab_of(school)
-    client = XodResource(api_url=running.xod_url, relying_party=running.xod_relying_party, page_size=4,
-                         requests_per_second=0, backoff_factor=0.01,
-                         school_secrets_path=str(write_xod_secrets(population, tmp_path / "secrets.json")))
+    client = XodResource(
+        api_url=running.xod_url,
+        relying_party=running.xod_relying_party,
+        page_size=4,
+        requests_per_second=0,
+        backoff_factor=0.01,
+        school_secrets_path=str(write_xod_secrets(population, tmp_path / "secrets.json")),
+    )
     full = client.student_changes(estab, None)
     assert len(rows(full.pages())) == 20
     cursor = full.next_cursor
     for at in (AT1, AT2):
         changes = running.advance(at=at).schools[school.urn]
         delta = client.student_changes(estab, cursor)
-        changed = {row["mis_id"]: row for row in
-                   (normalise_xod_student(raw, school.urn) for raw in rows(delta.pages()))}
-        assert set(changed) == set(changes.new) | set(changes.changed) | set(changes.left) | set(changes.restored)
+        changed = {
+            row["mis_id"]: row
+            for row in (normalise_xod_student(raw, school.urn) for raw in rows(delta.pages()))
+        }
+        assert set(changed) == set(changes.new) | set(changes.changed) | set(changes.left) | set(
+            changes.restored
+        )
         assert delta.deleted_ids == changes.deleted
         for mis_id in changes.left:
             leaver = next(p for p in school.leavers if p.mis_id == mis_id)

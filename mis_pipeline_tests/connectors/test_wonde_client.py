@@ -16,9 +16,9 @@ from mis_pipeline.connectors.errors import (
     NotAuthorisedError,
     UnknownSchoolError,
 )
-from mis_pipeline.connectors.wonde import WondeResource, format_updated_after, parse_pagination
-from mis_pipeline.simulator.faults import Fault
+from mis_pipeline.connectors.wonde.client import WondeResource, format_updated_after, parse_pagination
 from mis_pipeline_tests.simulator.support import TOKEN, wonde_schools
+from mis_simulator.faults import Fault
 
 
 def student_ids(client, school_id, **kwargs):

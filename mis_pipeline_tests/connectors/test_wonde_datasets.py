@@ -4,24 +4,31 @@ in `wonde_datasets`, and the normalisers, compared exactly with the simulator's 
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from mis_pipeline.connectors.canonical import CANONICAL_FIELDS, RecordDefect
 from mis_pipeline.connectors.errors import NotAuthorisedError
-from mis_pipeline.connectors.normalise import (
-    normalise_wonde_attendance, normalise_wonde_details, normalise_wonde_group, normalise_wonde_result,
+from mis_pipeline.connectors.wonde.client import WondeResource
+from mis_pipeline.connectors.wonde.datasets import (
+    fetch_mis_ids,
+    iter_assessment,
+    iter_attendance_pages,
+    iter_group_pages,
+    iter_students_with_details,
+)
+from mis_pipeline.connectors.wonde.normalise import (
+    normalise_wonde_attendance,
+    normalise_wonde_details,
+    normalise_wonde_group,
+    normalise_wonde_result,
     normalise_wonde_student,
 )
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.connectors.wonde_datasets import (
-    fetch_mis_ids, iter_assessment, iter_attendance_pages, iter_group_pages, iter_students_with_details,
-)
-from mis_pipeline.simulator.datasets import ATTENDANCE_START, PM_PRESENT, build_school_datasets, school_days
 from mis_pipeline_tests.simulator.support import TOKEN
+from mis_simulator.datasets import ATTENDANCE_START, PM_PRESENT, build_school_datasets, school_days
 
-UTC = timezone.utc
+UTC = UTC
 FIRST_DAY, LAST_DAY = ATTENDANCE_START, school_days(ATTENDANCE_START, 10)[-1]
 
 
@@ -29,13 +36,24 @@ FIRST_DAY, LAST_DAY = ATTENDANCE_START, school_days(ATTENDANCE_START, 10)[-1]
 def wonde(server, loopback_allowed):
     """Bigger pages than the shared `client` (7), to keep the full round trips quick."""
     server.faults.clear()
-    return WondeResource(api_url=server.wonde_url, api_token=TOKEN, per_page=100, backoff_factor=0.01,
-                         max_retries=3, requests_per_second=0)
+    return WondeResource(
+        api_url=server.wonde_url,
+        api_token=TOKEN,
+        per_page=100,
+        backoff_factor=0.01,
+        max_retries=3,
+        requests_per_second=0,
+    )
 
 
 def granted(population, *permissions: str, secondary: bool = False):
-    return next(s for s in population.schools_on("wonde") if s.approved and all(s.permissions[p] for p in permissions)
-                and (not secondary or s.phase_of_education != "PRIMARY"))
+    return next(
+        s
+        for s in population.schools_on("wonde")
+        if s.approved
+        and all(s.permissions[p] for p in permissions)
+        and (not secondary or s.phase_of_education != "PRIMARY")
+    )
 
 
 def lacking(population, permission: str):
@@ -53,38 +71,72 @@ def at_17(day: date) -> datetime:
 # -- ground truth ------------------------------------------------------------------------------
 def expected_details(population, school) -> list[dict]:
     truth = build_school_datasets(population.seed, school).details
-    return [{
-        "school_urn": school.urn, "pupil_mis_id": pupil.mis_id, "sen_status": d.sen_status,
-        "fsm_eligible": d.fsm_eligible, "pupil_premium": d.pupil_premium, "eal": d.eal,
-        "first_language": d.first_language, "ethnicity": d.ethnicity, "in_care": d.in_care,
-        "source_updated_at": d.updated_at,
-    } for pupil in school.pupils for d in [truth[pupil.id]]]
+    return [
+        {
+            "school_urn": school.urn,
+            "pupil_mis_id": pupil.mis_id,
+            "sen_status": d.sen_status,
+            "fsm_eligible": d.fsm_eligible,
+            "pupil_premium": d.pupil_premium,
+            "eal": d.eal,
+            "first_language": d.first_language,
+            "ethnicity": d.ethnicity,
+            "in_care": d.in_care,
+            "source_updated_at": d.updated_at,
+        }
+        for pupil in school.pupils
+        for d in [truth[pupil.id]]
+    ]
 
 
 def expected_marks(population, school, keep=lambda mark: True) -> list[dict]:
-    return [{
-        "school_urn": school.urn, "pupil_mis_id": m.mis_id, "session_date": m.date, "session": m.session,
-        "mark": m.code, "source_updated_at": m.updated_at,
-    } for m in build_school_datasets(population.seed, school).attendance if keep(m)]
+    return [
+        {
+            "school_urn": school.urn,
+            "pupil_mis_id": m.mis_id,
+            "session_date": m.date,
+            "session": m.session,
+            "mark": m.code,
+            "source_updated_at": m.updated_at,
+        }
+        for m in build_school_datasets(population.seed, school).attendance
+        if keep(m)
+    ]
 
 
 def expected_results(population, school, keep=lambda result: True) -> list[dict]:
     truth = build_school_datasets(population.seed, school)
     aspects = {a.id: a.name for a in truth.aspects}
     sets = {r.id: r.name for r in truth.result_sets}
-    return [{
-        "school_urn": school.urn, "pupil_mis_id": r.mis_id, "aspect_name": aspects[r.aspect_id],
-        "result_set_name": sets[r.result_set_id], "result": r.result, "result_date": r.result_date,
-        "source_updated_at": r.updated_at,
-    } for r in truth.results if keep(r)]
+    return [
+        {
+            "school_urn": school.urn,
+            "pupil_mis_id": r.mis_id,
+            "aspect_name": aspects[r.aspect_id],
+            "result_set_name": sets[r.result_set_id],
+            "result": r.result,
+            "result_date": r.result_date,
+            "source_updated_at": r.updated_at,
+        }
+        for r in truth.results
+        if keep(r)
+    ]
 
 
 def expected_groups(population, school) -> list[dict]:
     by_id = mis_ids(school)
-    return [{
-        "school_urn": school.urn, "pupil_mis_id": by_id[member], "group_type": g.type, "group_code": g.code,
-        "group_name": g.name, "source_updated_at": g.updated_at,
-    } for g in build_school_datasets(population.seed, school).groups for member in g.member_ids]
+    return [
+        {
+            "school_urn": school.urn,
+            "pupil_mis_id": by_id[member],
+            "group_type": g.type,
+            "group_code": g.code,
+            "group_name": g.name,
+            "source_updated_at": g.updated_at,
+        }
+        for g in build_school_datasets(population.seed, school).groups
+        for member in g.member_ids
+    ]
 
 
 # -- round trips -------------------------------------------------------------------------------
@@ -102,8 +154,9 @@ def test_details_round_trip_exactly_with_names_untouched(wonde, population):
     assert all(tuple(row) == CANONICAL_FIELDS["pupil_details"] for row in rows)
     # the same pass still feeds the core record, non-ASCII names and the UPN included
     core = [normalise_wonde_student(record, school.urn) for record in records]
-    assert [(c["mis_id"], c["forename"], c["surname"], c["legal_forename"], c["upn"]) for c in core] == \
-        [(p.mis_id, p.forename, p.surname, p.legal_forename, p.upn) for p in school.pupils]
+    assert [(c["mis_id"], c["forename"], c["surname"], c["legal_forename"], c["upn"]) for c in core] == [
+        (p.mis_id, p.forename, p.surname, p.legal_forename, p.upn) for p in school.pupils
+    ]
     assert any(not (p.forename + p.surname + p.legal_forename).isascii() for p in school.pupils)
 
 
@@ -118,8 +171,11 @@ def test_details_are_none_when_the_optional_permission_is_withheld(wonde, popula
 def test_attendance_round_trips_exactly_including_the_backslash(wonde, population):
     school = granted(population, "attendance.read")
     by_id = mis_ids(school)
-    rows = [normalise_wonde_attendance(raw, school.urn, by_id)
-            for page in iter_attendance_pages(wonde, school.id, FIRST_DAY, LAST_DAY) for raw in page]
+    rows = [
+        normalise_wonde_attendance(raw, school.urn, by_id)
+        for page in iter_attendance_pages(wonde, school.id, FIRST_DAY, LAST_DAY)
+        for raw in page
+    ]
     assert rows == expected_marks(population, school)
     assert any(row["mark"] == PM_PRESENT == "\\" and row["session"] == "PM" for row in rows)
     assert all(tuple(row) == CANONICAL_FIELDS["attendance_sessions"] for row in rows)
@@ -129,14 +185,19 @@ def test_attendance_date_range_and_updated_after(wonde, population):
     school = granted(population, "attendance.read")
     by_id = mis_ids(school)
     second, third = school_days(ATTENDANCE_START, 3)[1:]
-    rows = [normalise_wonde_attendance(raw, school.urn, by_id)
-            for page in iter_attendance_pages(wonde, school.id, second, third) for raw in page]
+    rows = [
+        normalise_wonde_attendance(raw, school.urn, by_id)
+        for page in iter_attendance_pages(wonde, school.id, second, third)
+        for raw in page
+    ]
     assert rows == expected_marks(population, school, lambda m: second <= m.date <= third)
     # marks are stamped at 17:00 UTC on their day; updated_after is strict
     since = at_17(second)
-    rows = [normalise_wonde_attendance(raw, school.urn, by_id)
-            for page in iter_attendance_pages(wonde, school.id, FIRST_DAY, LAST_DAY, updated_after=since)
-            for raw in page]
+    rows = [
+        normalise_wonde_attendance(raw, school.urn, by_id)
+        for page in iter_attendance_pages(wonde, school.id, FIRST_DAY, LAST_DAY, updated_after=since)
+        for raw in page
+    ]
     assert rows == expected_marks(population, school, lambda m: m.updated_at > since)
     assert {row["session_date"] for row in rows} == set(school_days(ATTENDANCE_START, 10)[2:])
 
@@ -144,8 +205,11 @@ def test_attendance_date_range_and_updated_after(wonde, population):
 def test_assessment_round_trips_exactly(wonde, population):
     school = granted(population, "assessment.read", secondary=True)
     by_id = mis_ids(school)
-    rows = [normalise_wonde_result(raw, school.urn, by_id, aspects, sets)
-            for results, aspects, sets in iter_assessment(wonde, school.id) for raw in results]
+    rows = [
+        normalise_wonde_result(raw, school.urn, by_id, aspects, sets)
+        for results, aspects, sets in iter_assessment(wonde, school.id)
+        for raw in results
+    ]
     assert rows == expected_results(population, school)
     assert all(tuple(row) == CANONICAL_FIELDS["assessment_results"] for row in rows)
 
@@ -154,16 +218,23 @@ def test_assessment_updated_after_keeps_names_for_unchanged_aspects(wonde, popul
     school = granted(population, "assessment.read")
     by_id = mis_ids(school)
     since = datetime(2026, 8, 1, tzinfo=UTC)
-    rows = [normalise_wonde_result(raw, school.urn, by_id, aspects, sets)
-            for results, aspects, sets in iter_assessment(wonde, school.id, updated_after=since) for raw in results]
+    rows = [
+        normalise_wonde_result(raw, school.urn, by_id, aspects, sets)
+        for results, aspects, sets in iter_assessment(wonde, school.id, updated_after=since)
+        for raw in results
+    ]
     assert rows and rows == expected_results(population, school, lambda r: r.updated_at > since)
 
 
 def test_groups_round_trip_exactly(wonde, population):
     school = granted(population, "groups.read", secondary=True)
     by_id = mis_ids(school)
-    rows = [row for page in iter_group_pages(wonde, school.id) for raw in page
-            for row in normalise_wonde_group(raw, school.urn, by_id)]
+    rows = [
+        row
+        for page in iter_group_pages(wonde, school.id)
+        for raw in page
+        for row in normalise_wonde_group(raw, school.urn, by_id)
+    ]
     assert rows == expected_groups(population, school)
     assert {row["group_type"] for row in rows} == {"year", "registration", "house", "teaching"}
     assert all(tuple(row) == CANONICAL_FIELDS["pupil_groups"] for row in rows)
@@ -190,11 +261,14 @@ def test_every_helper_follows_several_pages(client, server, population):
     assert len(mark_pages) == math.ceil(2 * len(school.pupils) / 7) > 1
 
 
-@pytest.mark.parametrize(("permission", "fetch"), [
-    ("attendance.read", lambda w, s: iter_attendance_pages(w, s, FIRST_DAY, LAST_DAY)),
-    ("assessment.read", lambda w, s: iter_assessment(w, s)),
-    ("groups.read", lambda w, s: iter_group_pages(w, s)),
-])
+@pytest.mark.parametrize(
+    ("permission", "fetch"),
+    [
+        ("attendance.read", lambda w, s: iter_attendance_pages(w, s, FIRST_DAY, LAST_DAY)),
+        ("assessment.read", lambda w, s: iter_assessment(w, s)),
+        ("groups.read", lambda w, s: iter_group_pages(w, s)),
+    ],
+)
 def test_a_withheld_permission_is_not_authorised(wonde, population, permission, fetch):
     school = lacking(population, permission)
     with pytest.raises(NotAuthorisedError) as caught:

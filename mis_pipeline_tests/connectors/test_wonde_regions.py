@@ -9,12 +9,12 @@ from datetime import date
 
 import pytest
 
-from mis_pipeline.connectors.wonde import WondeResource
-from mis_pipeline.simulator.datasets import datasets_for
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
+from mis_pipeline.connectors.wonde.client import WondeResource
 from mis_pipeline.sync.sources import ReadRequest, WondeSource
 from mis_pipeline_tests.simulator.support import SEED, TOKEN
+from mis_simulator.datasets import datasets_for
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
 
 EVERY_ITEM = ("pupils", "pupil_details", "attendance_sessions", "assessment_results", "pupil_groups")
 
@@ -25,13 +25,16 @@ def regional():
     population = build_population(SEED, 2, 9)
     for school in population.schools:
         school.permissions = dict.fromkeys(school.permissions, True)
-    with SimulatorServer(population, token=TOKEN, regional_schools={population.schools[0].id: "AUS"}) as server:
+    with SimulatorServer(
+        population, token=TOKEN, regional_schools={population.schools[0].id: "AUS"}
+    ) as server:
         yield server, population.schools[0], population.schools[1]
 
 
 def client(server: SimulatorServer) -> WondeResource:
-    return WondeResource(api_url=server.wonde_url, api_token=TOKEN, per_page=4, backoff_factor=0.01,
-                         requests_per_second=0)
+    return WondeResource(
+        api_url=server.wonde_url, api_token=TOKEN, per_page=4, backoff_factor=0.01, requests_per_second=0
+    )
 
 
 def ids(pages) -> list[str]:
@@ -64,8 +67,16 @@ def test_a_sync_reads_every_item_of_a_regional_school_from_its_domain_only(regio
     request = ReadRequest(away.urn, away.id, EVERY_ITEM, {}, {}, date(2026, 9, 1), date(2026, 11, 30))
     fetched = {read.dataset: read.fetched for read in WondeSource(client(server)).read(request)}
     truth = datasets_for(server.population, away)
-    assert fetched == {"pupils": 9, "pupil_details": 9, "attendance_sessions": len(truth.attendance),
-                       "assessment_results": len(truth.results), "pupil_groups": len(truth.groups)}
+    assert fetched == {
+        "pupils": 9,
+        "pupil_details": 9,
+        "attendance_sessions": len(truth.attendance),
+        "assessment_results": len(truth.results),
+        "pupil_groups": len(truth.groups),
+    }
     regional_host = server.region_url("AUS").removeprefix("http://").removesuffix("/v1.0")
     hosts = {(r.path == f"/v1.0/schools/{away.id}", r.host) for r in server.request_log}
-    assert hosts == {(True, f"{server.host}:{server.port}"), (False, regional_host)}  # school object, then data
+    assert hosts == {
+        (True, f"{server.host}:{server.port}"),
+        (False, regional_host),
+    }  # school object, then data

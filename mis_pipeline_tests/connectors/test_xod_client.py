@@ -14,16 +14,16 @@ from mis_pipeline.connectors.errors import (
     InvalidResponseError,
     NotAuthorisedError,
 )
-from mis_pipeline.connectors.xod import (
+from mis_pipeline.connectors.xod.client import (
     SchoolPausedAtConnectorError,
     XodChangesetError,
     XodResource,
     XodResponseError,
 )
-from mis_pipeline.simulator.faults import Fault
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.xod_api import error_body, estab_of, school_secret
 from mis_pipeline_tests.simulator.support import RP, SEED, xod_server
+from mis_simulator.faults import Fault
+from mis_simulator.population import build_population
+from mis_simulator.xod_api import error_body, estab_of, school_secret
 
 
 def write_secrets(path, schools, **overrides) -> str:
@@ -44,9 +44,15 @@ def client(xod, tmp_path, monkeypatch):
     monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
     server, api, base = xod
     server.faults.clear()
-    return XodResource(api_url=base, relying_party=RP, school_secrets_path=write_secrets(tmp_path / "s.json",
-                       api.population.schools), page_size=7, backoff_factor=0.01, max_retries=3,
-                       requests_per_second=0)
+    return XodResource(
+        api_url=base,
+        relying_party=RP,
+        school_secrets_path=write_secrets(tmp_path / "s.json", api.population.schools),
+        page_size=7,
+        backoff_factor=0.01,
+        max_retries=3,
+        requests_per_second=0,
+    )
 
 
 def _school(api, state="approved", index=0):
@@ -83,8 +89,12 @@ def test_the_token_is_refreshed_before_it_expires(xod, tmp_path, monkeypatch):
     monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
     monkeypatch.setattr(api, "token_lifetime_seconds", 2.0)  # refresh at 90%: 1.8 s
     school = _school(api)
-    resource = XodResource(api_url=base, relying_party=RP, school_secrets_path=write_secrets(tmp_path / "s.json", [school]),
-                           requests_per_second=0)
+    resource = XodResource(
+        api_url=base,
+        relying_party=RP,
+        school_secrets_path=write_secrets(tmp_path / "s.json", [school]),
+        requests_per_second=0,
+    )
     server.clear_request_log()
     resource.school_info(estab_of(school))
     time.sleep(1.85)  # the server token is still valid for ~0.15 s; the client renews anyway
@@ -116,12 +126,19 @@ def test_a_paused_school_raises_its_own_error_once(xod, client):
 def test_a_wrong_secret_or_revoked_school_is_an_auth_error_that_names_no_secret(xod, client, tmp_path):
     _, api, base = xod
     school, revoked = _school(api), _school(api, "revoked")
-    wrong = client.model_copy(update={"school_secrets_path": write_secrets(
-        tmp_path / "w.json", [revoked], **{estab_of(school): "not-the-secret"})})
+    wrong = client.model_copy(
+        update={
+            "school_secrets_path": write_secrets(
+                tmp_path / "w.json", [revoked], **{estab_of(school): "not-the-secret"}
+            )
+        }
+    )
     for target in (school, revoked):
         with pytest.raises(ConnectorAuthError) as caught:
             wrong.school_info(estab_of(target))
-        assert "secret" not in str(caught.value).replace("secret wrong", "") and "not-the-secret" not in str(caught.value)
+        assert "secret" not in str(caught.value).replace("secret wrong", "") and "not-the-secret" not in str(
+            caught.value
+        )
     with pytest.raises(ConnectorAuthError):
         client.school_info("9999999")  # no secret on file
 
@@ -153,8 +170,11 @@ def test_transient_faults_are_retried(xod, client):
 def test_attendance_reads_both_sessions_and_keeps_the_backslash(xod, client):
     _, api, _ = xod
     school = _school(api)
-    rows = [row for page in client.iter_attendance_pages(estab_of(school), date(2026, 9, 7), date(2026, 9, 8))
-            for row in page]
+    rows = [
+        row
+        for page in client.iter_attendance_pages(estab_of(school), date(2026, 9, 7), date(2026, 9, 8))
+        for row in page
+    ]
     assert len(rows) == 23 * 2 * 2 and {row["Session"] for row in rows} == {"AM", "PM"}
     assert any(row["Mark"] == "\\" for row in rows)
 
@@ -185,8 +205,13 @@ def test_changed_rows_full_then_delta_with_deletions(tmp_path, monkeypatch):
     with xod_server(population) as (server, api, base):
         school = population.schools[0]
         estab = estab_of(school)
-        client = XodResource(api_url=base, relying_party=RP, page_size=5, requests_per_second=0,
-                             school_secrets_path=write_secrets(tmp_path / "s.json", population.schools))
+        client = XodResource(
+            api_url=base,
+            relying_party=RP,
+            page_size=5,
+            requests_per_second=0,
+            school_secrets_path=write_secrets(tmp_path / "s.json", population.schools),
+        )
         full = client.student_changes(estab, None)
         with pytest.raises(RuntimeError):
             full.next_cursor  # noqa: B018 - not before every page is read
@@ -203,4 +228,8 @@ def test_changed_rows_full_then_delta_with_deletions(tmp_path, monkeypatch):
         assert [row for page in quiet.pages() for row in page] == [] and quiet.deleted_ids == []
         with pytest.raises(XodChangesetError):
             list(client.student_changes(estab, "f" * 32).pages())
-        assert all(r.query.get("options") == ["includeLeavers"] for r in server.request_log if r.path.endswith("Students"))
+        assert all(
+            r.query.get("options") == ["includeLeavers"]
+            for r in server.request_log
+            if r.path.endswith("Students")
+        )

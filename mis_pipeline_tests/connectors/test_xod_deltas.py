@@ -6,20 +6,20 @@ cursor from before deltas)."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 
-from mis_pipeline.connectors.xod import XodResource, changes_key
-from mis_pipeline.simulator.datasets import datasets_for
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.xod_api import estab_of, write_xod_secrets
+from mis_pipeline.connectors.xod.client import XodResource, changes_key
 from mis_pipeline.sync.sources import ReadRequest, XodSource
 from mis_pipeline_tests.simulator.support import SEED, xod_server
+from mis_simulator.datasets import datasets_for
+from mis_simulator.population import build_population
+from mis_simulator.xod_api import estab_of, write_xod_secrets
 
 ITEMS = ("pupils", "attendance_sessions", "assessment_results")
 YEAR = (date(2026, 9, 1), date(2026, 11, 30))
-AT = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
+AT = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture()
@@ -29,9 +29,13 @@ def xod(tmp_path, loopback_allowed):
     school = population.schools[2]
     school.permissions = dict.fromkeys(school.permissions, True)
     with xod_server(population, serve_all_schools_on_both=False) as (server, api, base):
-        resource = XodResource(api_url=base, relying_party=server.xod_relying_party, page_size=50,
-                               requests_per_second=0, school_secrets_path=str(
-                                   write_xod_secrets(population, tmp_path / "secrets.json")))
+        resource = XodResource(
+            api_url=base,
+            relying_party=server.xod_relying_party,
+            page_size=50,
+            requests_per_second=0,
+            school_secrets_path=str(write_xod_secrets(population, tmp_path / "secrets.json")),
+        )
         yield server, school, XodSource(resource)
 
 
@@ -42,8 +46,11 @@ def read(source: XodSource, school, cursors: dict, year=YEAR) -> dict:
 
 def sent(server, endpoint: str) -> list[str]:
     """The changedRows of each call to `endpoint` (its first page: later pages repeat it)."""
-    return [r.query["changedRows"][0] for r in server.request_log
-            if r.path.endswith(f"/{endpoint}") and r.query["page"] == ["1"]]
+    return [
+        r.query["changedRows"][0]
+        for r in server.request_log
+        if r.path.endswith(f"/{endpoint}") and r.query["page"] == ["1"]
+    ]
 
 
 def test_attendance_keeps_an_am_and_a_pm_chain_for_the_whole_school_year(xod):
@@ -51,7 +58,9 @@ def test_attendance_keeps_an_am_and_a_pm_chain_for_the_whole_school_year(xod):
     first = read(source, school, {})
     chains = json.loads(first["attendance_sessions"].next_cursor)
     window = {"DateFrom": "2026-09-01", "DateTo": "2027-08-31", "options": "includeLeavers"}
-    assert set(chains) == {changes_key("AttendanceForDateRange", {**window, "SessionType": s}) for s in ("AM", "PM")}
+    assert set(chains) == {
+        changes_key("AttendanceForDateRange", {**window, "SessionType": s}) for s in ("AM", "PM")
+    }
     truth = datasets_for(server.population, school)
     assert first["attendance_sessions"].fetched == len(truth.attendance)
     assert first["assessment_results"].fetched == len(truth.results) and first["assessment_results"].full
@@ -90,5 +99,8 @@ def test_an_expired_hash_falls_back_to_a_full_read_of_that_item_only(xod):
     again = read(source, school, {d: first[d].next_cursor for d in ITEMS})
     results = json.loads(first["assessment_results"].next_cursor)
     assert sent(server, "assessmentresults") == [*results.values(), "*"]
-    assert again["assessment_results"].full and again["assessment_results"].fetched == first["assessment_results"].fetched
+    assert (
+        again["assessment_results"].full
+        and again["assessment_results"].fetched == first["assessment_results"].fetched
+    )
     assert again["attendance_sessions"].fetched == first["attendance_sessions"].fetched

@@ -1,4 +1,4 @@
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pandas as pd
 import pytest
@@ -11,29 +11,49 @@ from data_contracts import PUPILS, PiiClass, pandera_schema, split_valid
 
 def good_record(**changes) -> dict:
     record = dict(
-        pupil_key="k1", school_urn="100001", connector="wonde", connector_pupil_id="A1000000001",
-        upi="0123456789abcdef0123456789abcdef", mis_id="9919", upn="N371300724001", former_upn=None,
-        legal_forename="Zoë", legal_surname="O'Connor", forename="Zoë", surname="O'Connor", middle_names=None,
-        date_of_birth=date(2015, 3, 4), sex="F", nc_year="6", admission_date=date(2019, 9, 1),
-        leaving_date=None, source_updated_at=datetime(2026, 9, 1, tzinfo=timezone.utc),
+        pupil_key="k1",
+        school_urn="100001",
+        connector="wonde",
+        connector_pupil_id="A1000000001",
+        upi="0123456789abcdef0123456789abcdef",
+        mis_id="9919",
+        upn="N371300724001",
+        former_upn=None,
+        legal_forename="Zoë",
+        legal_surname="O'Connor",
+        forename="Zoë",
+        surname="O'Connor",
+        middle_names=None,
+        date_of_birth=date(2015, 3, 4),
+        sex="F",
+        nc_year="6",
+        admission_date=date(2019, 9, 1),
+        leaving_date=None,
+        source_updated_at=datetime(2026, 9, 1, tzinfo=UTC),
     )
     record.update(changes)
     return record
 
 
-@pytest.mark.parametrize("changes, rule", [
-    (dict(upn="A371300724001"), "upn: not a valid UPN (13 characters, DfE check letter)"),
-    (dict(upn=None), "upn: missing"),
-    (dict(former_upn="B371300724001"), "former_upn: not a valid UPN (13 characters, DfE check letter)"),
-    (dict(date_of_birth=None), "date_of_birth: missing"),
-    (dict(date_of_birth=date(1900, 1, 1)), "date_of_birth: not a plausible date (before 1990-01-01 or in the future)"),
-    (dict(date_of_birth="2015-03-04"), "date_of_birth: not a date"),
-    (dict(nc_year="Y6"), "nc_year: not an NC year (R, 1-14, N1, N2)"),
-    (dict(sex="MALE"), "sex: longer than 1 character"),
-    (dict(sex="U"), "sex: not M or F"),
-    (dict(legal_surname="x" * 101), "legal_surname: longer than 100 characters"),
-    (dict(legal_forename=None), "legal_forename: missing"),
-])
+@pytest.mark.parametrize(
+    "changes, rule",
+    [
+        (dict(upn="A371300724001"), "upn: not a valid UPN (13 characters, DfE check letter)"),
+        (dict(upn=None), "upn: missing"),
+        (dict(former_upn="B371300724001"), "former_upn: not a valid UPN (13 characters, DfE check letter)"),
+        (dict(date_of_birth=None), "date_of_birth: missing"),
+        (
+            dict(date_of_birth=date(1900, 1, 1)),
+            "date_of_birth: not a plausible date (before 1990-01-01 or in the future)",
+        ),
+        (dict(date_of_birth="2015-03-04"), "date_of_birth: not a date"),
+        (dict(nc_year="Y6"), "nc_year: not an NC year (R, 1-14, N1, N2)"),
+        (dict(sex="MALE"), "sex: longer than 1 character"),
+        (dict(sex="U"), "sex: not M or F"),
+        (dict(legal_surname="x" * 101), "legal_surname: longer than 100 characters"),
+        (dict(legal_forename=None), "legal_forename: missing"),
+    ],
+)
 def test_a_record_breaking_one_rule_is_rejected_naming_that_rule(changes, rule):
     good, rejected = split_valid(PUPILS, [good_record(), good_record(pupil_key="k2", **changes)])
     assert [r["pupil_key"] for r in good] == ["k1"]

@@ -3,8 +3,16 @@ import base64
 import pytest
 
 from mis_pipeline.lib.crypto import (
-    InvalidMasterKeyError, Keyring, MasterKey, Pseudonymiser, UnreadableCiphertextError, WrongMasterKeyError,
-    encode_key, generate_key, open_sealed, seal,
+    InvalidMasterKeyError,
+    Keyring,
+    MasterKey,
+    Pseudonymiser,
+    UnreadableCiphertextError,
+    WrongMasterKeyError,
+    encode_key,
+    generate_key,
+    open_sealed,
+    seal,
 )
 
 
@@ -35,14 +43,21 @@ def test_a_master_key_parses_from_standard_or_url_safe_base64_with_the_same_id()
     material = bytes(range(32))
     standard = base64.b64encode(material).decode()
     url_safe = base64.urlsafe_b64encode(material).decode()
-    assert MasterKey.parse(standard).key_id == MasterKey.parse(url_safe).key_id == MasterKey.from_bytes(material).key_id
+    assert (
+        MasterKey.parse(standard).key_id
+        == MasterKey.parse(url_safe).key_id
+        == MasterKey.from_bytes(material).key_id
+    )
     assert len(MasterKey.from_bytes(material).key_id) == 16
 
 
-@pytest.mark.parametrize("text, message", [
-    ("not base64!", "MIS_MASTER_KEY is not base64"),
-    (base64.b64encode(b"short").decode(), "MIS_MASTER_KEY must decode to 32 bytes (got 5)"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("not base64!", "MIS_MASTER_KEY is not base64"),
+        (base64.b64encode(b"short").decode(), "MIS_MASTER_KEY must decode to 32 bytes (got 5)"),
+    ],
+)
 def test_a_bad_master_key_is_refused_without_echoing_it(text, message):
     with pytest.raises(InvalidMasterKeyError) as raised:
         MasterKey.parse(text)

@@ -15,7 +15,7 @@ import pypdf
 
 from mis_pipeline.cli.commands import CommandError, UsageError
 from mis_pipeline.cli.sar_command import add_sar_parser
-from mis_pipeline.simulator.datasets import datasets_for
+from mis_simulator.datasets import datasets_for
 
 # An XoD primary that grants every data item, with pupils called Nguyễn, Şahin and O'Connor.
 SCHOOL = "100191"
@@ -34,12 +34,23 @@ def pupil_named(school, forename: str, surname: str):
 
 def served_record(school, pupil) -> dict:
     """The core record as the simulator served it, as the JSON report must hold it."""
-    return {"legal_forename": pupil.legal_forename, "middle_names": pupil.middle_names,
-            "legal_surname": pupil.legal_surname, "forename": pupil.forename, "surname": pupil.surname,
-            "date_of_birth": pupil.date_of_birth.isoformat(), "sex": SEXES[pupil.gender], "upn": pupil.upn,
-            "former_upn": pupil.former_upn, "nc_year": pupil.current_nc_year,
-            "admission_date": pupil.admission_date.isoformat(), "leaving_date": None, "school_urn": school.urn,
-            "connector": school.connector, "mis_id": pupil.mis_id}
+    return {
+        "legal_forename": pupil.legal_forename,
+        "middle_names": pupil.middle_names,
+        "legal_surname": pupil.legal_surname,
+        "forename": pupil.forename,
+        "surname": pupil.surname,
+        "date_of_birth": pupil.date_of_birth.isoformat(),
+        "sex": SEXES[pupil.gender],
+        "upn": pupil.upn,
+        "former_upn": pupil.former_upn,
+        "nc_year": pupil.current_nc_year,
+        "admission_date": pupil.admission_date.isoformat(),
+        "leaving_date": None,
+        "school_urn": school.urn,
+        "connector": school.connector,
+        "mis_id": pupil.mis_id,
+    }
 
 
 def served_items(population, school, pupil) -> dict[str, list[dict]]:
@@ -50,19 +61,45 @@ def served_items(population, school, pupil) -> dict[str, list[dict]]:
     result_sets = {r.id: r.name for r in data.result_sets}
     results = [r for r in data.results if r.pupil_id == pupil.id]
     return {
-        "additional_details": [{
-            "sen_status": details.sen_status, "fsm_eligible": details.fsm_eligible,
-            "pupil_premium": details.pupil_premium, "eal": details.eal, "first_language": details.first_language,
-            "ethnicity": details.ethnicity, "in_care": details.in_care}],
-        "attendance": sorted(({"session_date": m.date.isoformat(), "session": m.session, "mark": m.code}
-                              for m in data.attendance if m.pupil_id == pupil.id),
-                             key=lambda m: (m["session_date"], m["session"])),
-        "assessments": sorted(({"aspect_name": aspects[r.aspect_id], "result_set_name": result_sets[r.result_set_id],
-                                "result": r.result, "result_date": r.result_date.isoformat()} for r in results),
-                              key=lambda r: (r["result_date"], r["result_set_name"], r["aspect_name"])),
-        "groups": sorted(({"group_type": g.type, "group_code": g.code, "group_name": g.name}
-                          for g in data.groups if pupil.id in g.member_ids),
-                         key=lambda g: (g["group_type"], g["group_code"])),
+        "additional_details": [
+            {
+                "sen_status": details.sen_status,
+                "fsm_eligible": details.fsm_eligible,
+                "pupil_premium": details.pupil_premium,
+                "eal": details.eal,
+                "first_language": details.first_language,
+                "ethnicity": details.ethnicity,
+                "in_care": details.in_care,
+            }
+        ],
+        "attendance": sorted(
+            (
+                {"session_date": m.date.isoformat(), "session": m.session, "mark": m.code}
+                for m in data.attendance
+                if m.pupil_id == pupil.id
+            ),
+            key=lambda m: (m["session_date"], m["session"]),
+        ),
+        "assessments": sorted(
+            (
+                {
+                    "aspect_name": aspects[r.aspect_id],
+                    "result_set_name": result_sets[r.result_set_id],
+                    "result": r.result,
+                    "result_date": r.result_date.isoformat(),
+                }
+                for r in results
+            ),
+            key=lambda r: (r["result_date"], r["result_set_name"], r["aspect_name"]),
+        ),
+        "groups": sorted(
+            (
+                {"group_type": g.type, "group_code": g.code, "group_name": g.name}
+                for g in data.groups
+                if pupil.id in g.member_ids
+            ),
+            key=lambda g: (g["group_type"], g["group_code"]),
+        ),
     }
 
 
@@ -91,8 +128,10 @@ def read_json(path) -> dict:
 def read_csv_zip(path) -> dict[str, list[dict]]:
     """Each CSV in the zip, by file name, as rows of text."""
     with zipfile.ZipFile(path) as archive:
-        return {name: list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
-                for name in archive.namelist()}
+        return {
+            name: list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
+            for name in archive.namelist()
+        }
 
 
 def pdf_text(path) -> str:

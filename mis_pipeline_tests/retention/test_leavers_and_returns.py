@@ -5,18 +5,17 @@ deleted at the connector likewise; a pupil whose deletion is undone before then 
 from __future__ import annotations
 
 import json
-from datetime import date, timedelta
+from datetime import timedelta
 
 from dateutil.relativedelta import relativedelta
 
 from mis_pipeline.config import master_keyring
 from mis_pipeline.lib.dates import london_today
-from mis_pipeline.simulator.population import build_population
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.reader import read_pupils
 from mis_pipeline.warehouse.vault import open_vault
-
-from ..private_sim import cli, private_pipeline
+from mis_pipeline_tests.private_sim import cli, private_pipeline
+from mis_simulator.population import build_population
 
 
 def held_mis_ids(url: str) -> set[tuple[str, str]]:
@@ -52,5 +51,8 @@ def test_leavers_deletions_and_returns_purge_or_stay_on_the_exact_day(tmp_path):
 
     assert after == before - (leavers | (deleted - restored))
     assert restored <= after
-    assert f"un-named {len(leavers | (deleted - restored))} pupils ({len(leavers | (deleted - restored))} left)" in purged
+    assert (
+        f"un-named {len(leavers | (deleted - restored))} pupils ({len(leavers | (deleted - restored))} left)"
+        in purged
+    )
     assert retention["due"] == []

@@ -16,13 +16,12 @@ from mis_pipeline.config import master_keyring
 from mis_pipeline.lib.dates import london_today
 from mis_pipeline.registry.settings import SettingsChange, apply_settings
 from mis_pipeline.retention.subjects import unlinked_counts
-from mis_pipeline.simulator.population import build_population, defect_of
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.reader import read_pupils
 from mis_pipeline.warehouse.schema import change_sets, pupil_changes, pupil_links, pupils, unnamed_pupils
 from mis_pipeline.warehouse.vault import open_vault
-
-from ..private_sim import cli, private_pipeline
+from mis_pipeline_tests.private_sim import cli, private_pipeline
+from mis_simulator.population import build_population, defect_of
 
 
 def rows_of_schools(conn, urns: set[str]) -> dict[str, int]:
@@ -34,9 +33,11 @@ def rows_of_schools(conn, urns: set[str]) -> dict[str, int]:
         if "school_urn" in table.c:
             query = sa.select(sa.func.count()).select_from(table).where(table.c.school_urn.in_(urns))
         elif table is pupil_changes:
-            query = (sa.select(sa.func.count())
-                     .select_from(table.join(change_sets, change_sets.c.id == pupil_changes.c.change_set_id))
-                     .where(change_sets.c.school_urn.in_(urns), column.is_not(None)))
+            query = (
+                sa.select(sa.func.count())
+                .select_from(table.join(change_sets, change_sets.c.id == pupil_changes.c.change_set_id))
+                .where(change_sets.c.school_urn.in_(urns), column.is_not(None))
+            )
         else:
             continue
         counts[name] = conn.execute(query).scalar_one()
@@ -62,8 +63,11 @@ def test_after_the_deadline_no_ended_schools_rows_and_no_unlinked_rows_remain(tm
         cli(env, "schools", "discover")
         with engine.connect() as conn:
             quarantined = conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar_one()
-            held_before = dict(conn.execute(sa.select(pupils.c.school_urn, sa.func.count())
-                                            .group_by(pupils.c.school_urn)).all())
+            held_before = dict(
+                conn.execute(
+                    sa.select(pupils.c.school_urn, sa.func.count()).group_by(pupils.c.school_urn)
+                ).all()
+            )
         deadline = today + relativedelta(months=6)
 
         cli(env, "purge", "--as-of", (deadline - timedelta(days=1)).isoformat())  # exits 1 if a check fails
@@ -74,11 +78,20 @@ def test_after_the_deadline_no_ended_schools_rows_and_no_unlinked_rows_remain(tm
 
         with engine.connect() as conn:
             assert rows_of_schools(conn, gone) == {}
-            assert unlinked_counts(conn) == {name: 0 for name in pupil_links() if name not in ("pupils", "quarantine")}
+            assert unlinked_counts(conn) == {
+                name: 0 for name in pupil_links() if name not in ("pupils", "quarantine")
+            }
             assert conn.execute(sa.text("SELECT count(*) FROM quarantine")).scalar_one() == 0
-            unnamed = dict(conn.execute(sa.select(unnamed_pupils.c.school_urn, sa.func.count())
-                                        .group_by(unnamed_pupils.c.school_urn)).all())
-        remaining = {(p["school_urn"], p["mis_id"]) for p in read_pupils(engine, open_vault(engine, master_keyring()))}
+            unnamed = dict(
+                conn.execute(
+                    sa.select(unnamed_pupils.c.school_urn, sa.func.count()).group_by(
+                        unnamed_pupils.c.school_urn
+                    )
+                ).all()
+            )
+        remaining = {
+            (p["school_urn"], p["mis_id"]) for p in read_pupils(engine, open_vault(engine, master_keyring()))
+        }
 
     assert quarantined >= 2 * len(population.schools)  # each school's bad records, and their other items
     assert early["pupils"] == sum(held_before[urn] for urn in gone) and early["quarantine"] > 0

@@ -15,17 +15,25 @@ from mis_pipeline.retention.assets import UNLINKED_CHECK, unlinked_after_purge
 from mis_pipeline.retention.subjects import unlinked_counts
 from mis_pipeline.warehouse.resource import WarehouseResource
 from mis_pipeline.warehouse.schema import data_keys, pupil_links, pupils, quarantine
-
-from .support import add_named, add_quarantined, add_school
+from mis_pipeline_tests.retention.support import add_named, add_quarantined, add_school
 
 sqlite = pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 DAY = date(2027, 1, 4)
 
 
 def test_every_table_holding_a_pupil_key_is_pupil_linked():
-    assert sorted(pupil_links()) == ["assessment_results", "attendance_sessions", "data_keys", "pupil_changes",
-                                     "pupil_details", "pupil_groups", "pupils", "quarantine", "retention_schedule",
-                                     "share_pupils"]
+    assert sorted(pupil_links()) == [
+        "assessment_results",
+        "attendance_sessions",
+        "data_keys",
+        "pupil_changes",
+        "pupil_details",
+        "pupil_groups",
+        "pupils",
+        "quarantine",
+        "retention_schedule",
+        "share_pupils",
+    ]
 
 
 def orphaned(engine) -> None:
@@ -36,8 +44,15 @@ def orphaned(engine) -> None:
         add_quarantined(conn, "held-back", "100001", DAY)
         add_named(conn, "gone", "100001", DAY)
         conn.execute(sa.delete(pupils).where(pupils.c.pupil_key == "gone"))
-        conn.execute(sa.insert(data_keys).values(key_ref="school:100001", school_urn="100001", master_key_id="k",
-                                                 wrapped=b"w", created_at=sa.func.now()))
+        conn.execute(
+            sa.insert(data_keys).values(
+                key_ref="school:100001",
+                school_urn="100001",
+                master_key_id="k",
+                wrapped=b"w",
+                created_at=sa.func.now(),
+            )
+        )
 
 
 @sqlite
@@ -45,16 +60,32 @@ def test_the_check_counts_per_table_the_rows_of_pupils_held_neither_named_nor_in
     orphaned(engine)
     with engine.connect() as conn:
         first, second = unlinked_counts(conn), unlinked_counts(conn)
-    assert first == second == {"assessment_results": 0, "attendance_sessions": 1, "data_keys": 1, "pupil_changes": 1,
-                               "pupil_details": 0, "pupil_groups": 0, "retention_schedule": 0, "share_pupils": 0}
+    assert (
+        first
+        == second
+        == {
+            "assessment_results": 0,
+            "attendance_sessions": 1,
+            "data_keys": 1,
+            "pupil_changes": 1,
+            "pupil_details": 0,
+            "pupil_groups": 0,
+            "retention_schedule": 0,
+            "share_pupils": 0,
+        }
+    )
 
 
 @sqlite
-def test_the_check_runs_alone_fails_with_error_severity_and_names_tables_and_counts_never_keys(engine, mis_env):
+def test_the_check_runs_alone_fails_with_error_severity_and_names_tables_and_counts_never_keys(
+    engine, mis_env
+):
     orphaned(engine)
-    job = dg.Definitions(asset_checks=[unlinked_after_purge], resources={"warehouse": WarehouseResource()},
-                         jobs=[dg.define_asset_job("check_only", selection=dg.AssetSelection.checks(unlinked_after_purge))]
-                         ).resolve_job_def("check_only")
+    job = dg.Definitions(
+        asset_checks=[unlinked_after_purge],
+        resources={"warehouse": WarehouseResource()},
+        jobs=[dg.define_asset_job("check_only", selection=dg.AssetSelection.checks(unlinked_after_purge))],
+    ).resolve_job_def("check_only")
     result = job.execute_in_process(raise_on_error=False)
     [evaluation] = result.get_asset_check_evaluations()
     assert evaluation.check_name == UNLINKED_CHECK and not evaluation.passed

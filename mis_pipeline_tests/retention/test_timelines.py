@@ -9,7 +9,8 @@ from datetime import date, timedelta
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from mis_pipeline.config import master_keyring
 from mis_pipeline.retention.store import purge_named
@@ -17,19 +18,30 @@ from mis_pipeline.retention.subjects import unlinked_counts
 from mis_pipeline.warehouse.engine import get_engine
 from mis_pipeline.warehouse.schema import pupils
 from mis_pipeline.warehouse.vault import open_vault
-
-from .support import add_named, add_quarantined, add_school, at_noon, release, rows_of, wipe
-from .test_rules import months_later
+from mis_pipeline_tests.retention.support import (
+    add_named,
+    add_quarantined,
+    add_school,
+    at_noon,
+    release,
+    rows_of,
+    wipe,
+)
+from mis_pipeline_tests.retention.test_rules import months_later
 
 pytestmark = pytest.mark.parametrize("warehouse_url", ["sqlite", "postgres"], indirect=True)
 START = date(2027, 1, 1)
 URN = "100001"
 
 optional_day = st.none() | st.integers(min_value=0, max_value=600)
-stories = st.fixed_dictionaries({
-    "arrives": st.integers(min_value=0, max_value=300), "quarantined": st.booleans(),
-    "released_after": st.none() | st.integers(min_value=1, max_value=300),
-    "leaves_after": st.none() | st.integers(min_value=0, max_value=300)})
+stories = st.fixed_dictionaries(
+    {
+        "arrives": st.integers(min_value=0, max_value=300),
+        "quarantined": st.booleans(),
+        "released_after": st.none() | st.integers(min_value=1, max_value=300),
+        "leaves_after": st.none() | st.integers(min_value=0, max_value=300),
+    }
+)
 
 
 @pytest.fixture
@@ -55,7 +67,11 @@ def deadline(story: dict, named: bool, school_end: list[date]) -> date | None:
 def events_of(n: int, story: dict) -> list[tuple[date, int, str]]:
     arrives = day(story["arrives"])
     events = [(arrives, n, "arrive")]
-    released = arrives + timedelta(days=story["released_after"]) if story["quarantined"] and story["released_after"] else None
+    released = (
+        arrives + timedelta(days=story["released_after"])
+        if story["quarantined"] and story["released_after"]
+        else None
+    )
     if released:
         events.append((released, n, "release"))
     if story["leaves_after"] is not None:
@@ -64,19 +80,29 @@ def events_of(n: int, story: dict) -> list[tuple[date, int, str]]:
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(stories, min_size=1, max_size=6), optional_day, optional_day,
-       st.lists(st.integers(min_value=0, max_value=900), min_size=1, max_size=3, unique=True))
+@given(
+    st.lists(stories, min_size=1, max_size=6),
+    optional_day,
+    optional_day,
+    st.lists(st.integers(min_value=0, max_value=900), min_size=1, max_size=3, unique=True),
+)
 def test_no_pupil_linked_row_outlives_its_deadline_through_quarantine_and_release(
-        warehouse, stories_, subscription_end, access_ended, purge_days):
+    warehouse, stories_, subscription_end, access_ended, purge_days
+):
     engine, vault = warehouse
     wipe(engine)
     school_end = [d for d in (day(subscription_end), day(access_ended)) if d]
     with engine.begin() as conn:
         add_school(conn, URN, subscription_end=day(subscription_end), access_ended_on=day(access_ended))
-    state = {n: dict(story, arrives_on=day(story["arrives"]), leaves_on=None, left=False, named=None, gone=False)
-             for n, story in enumerate(stories_)}
-    timeline = sorted([e for n, story in enumerate(stories_) for e in events_of(n, story)]
-                      + [(day(p), -1, "purge") for p in purge_days], key=lambda e: (e[0], e[2] == "purge", e[1]))
+    state = {
+        n: dict(story, arrives_on=day(story["arrives"]), leaves_on=None, left=False, named=None, gone=False)
+        for n, story in enumerate(stories_)
+    }
+    timeline = sorted(
+        [e for n, story in enumerate(stories_) for e in events_of(n, story)]
+        + [(day(p), -1, "purge") for p in purge_days],
+        key=lambda e: (e[0], e[2] == "purge", e[1]),
+    )
     for when, n, what in timeline:
         if what == "purge":
             purge_named(engine, vault, when, actor="test")
@@ -100,8 +126,11 @@ def apply(conn, vault, key: str, pupil: dict, what: str, when: date) -> None:
         release(conn, key, URN, when)
         pupil["named"] = True
     elif what == "leave" and pupil["named"]:
-        conn.execute(sa.update(pupils).where(pupils.c.pupil_key == key)
-                     .values(leaving_date=when, left_informed_at=at_noon(when)))
+        conn.execute(
+            sa.update(pupils)
+            .where(pupils.c.pupil_key == key)
+            .values(leaving_date=when, left_informed_at=at_noon(when))
+        )
         pupil.update(leaves_on=when, left=True)
 
 

@@ -1,22 +1,33 @@
 """Partner resolution over random registries: no partner ever reaches a school that is not its own."""
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from mis_pipeline.shares.partners import Partner, PartnerKind, SchoolLinks, all_partners, partners_of, schools_of
+from mis_pipeline.registry.partners import (
+    Partner,
+    PartnerKind,
+    SchoolLinks,
+    all_partners,
+    schools_of,
+)
 from mis_pipeline.shares.store import shared_datasets
 
 ITEMS = ("core", "attendance", "assessments", "groups", "additional_details")
 codes = st.sampled_from(["371", "800", "937"])
-schools = st.lists(st.builds(
-    SchoolLinks,
-    urn=st.integers(min_value=100000, max_value=999999).map(str),
-    la_code=codes,
-    trust_uid=st.none() | st.sampled_from(["2044", "10985"]),
-    diocese_code=st.none() | st.sampled_from(["CE23", "RC05"]),
-    sharing_off=st.frozensets(st.sampled_from(["la", "trust", "diocese"])),
-    scope=st.lists(st.sampled_from(ITEMS), unique=True).map(tuple),
-), max_size=30, unique_by=lambda s: s.urn)
+schools = st.lists(
+    st.builds(
+        SchoolLinks,
+        urn=st.integers(min_value=100000, max_value=999999).map(str),
+        la_code=codes,
+        trust_uid=st.none() | st.sampled_from(["2044", "10985"]),
+        diocese_code=st.none() | st.sampled_from(["CE23", "RC05"]),
+        sharing_off=st.frozensets(st.sampled_from(["la", "trust", "diocese"])),
+        scope=st.lists(st.sampled_from(ITEMS), unique=True).map(tuple),
+    ),
+    max_size=30,
+    unique_by=lambda s: s.urn,
+)
 
 OWN_CODE = {PartnerKind.LA: "la_code", PartnerKind.TRUST: "trust_uid", PartnerKind.DIOCESE: "diocese_code"}
 
@@ -48,8 +59,12 @@ def test_switching_a_kind_off_removes_the_school_from_that_partners_next_share(r
     school = data.draw(st.sampled_from(registry))
     kind = data.draw(st.sampled_from(list(PartnerKind)))
     code = getattr(school, OWN_CODE[kind])
-    switched = [s if s is not school else SchoolLinks(s.urn, s.la_code, s.trust_uid, s.diocese_code,
-                                                      s.sharing_off | {kind.value}, s.scope) for s in registry]
+    switched = [
+        s
+        if s is not school
+        else SchoolLinks(s.urn, s.la_code, s.trust_uid, s.diocese_code, s.sharing_off | {kind.value}, s.scope)
+        for s in registry
+    ]
     if code:
         assert school.urn not in {s.urn for s in schools_of(Partner(kind, code), switched)}
 
@@ -57,8 +72,13 @@ def test_switching_a_kind_off_removes_the_school_from_that_partners_next_share(r
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.sampled_from(ITEMS), unique=True).map(tuple))
 def test_a_share_holds_the_core_record_and_only_the_items_in_the_schools_scope(scope):
-    names = {"core": None, "attendance": "attendance_sessions", "assessments": "assessment_results",
-             "groups": "pupil_groups", "additional_details": "pupil_details"}
+    names = {
+        "core": None,
+        "attendance": "attendance_sessions",
+        "assessments": "assessment_results",
+        "groups": "pupil_groups",
+        "additional_details": "pupil_details",
+    }
     assert set(shared_datasets(scope)) == {"pupils"} | {names[i] for i in scope if names[i]}
 
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline_tests.simulator.support import SEED, TOKEN, small_population
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ from contextlib import contextmanager
 
 import requests
 
-from mis_pipeline.simulator.population import Population, build_population
-from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline.simulator.xod_api import RELYING_PARTY as XOD_RELYING_PARTY
-from mis_pipeline.simulator.xod_api import estab_of, school_secret
+from mis_simulator.population import Population, build_population
+from mis_simulator.server import SimulatorServer
+from mis_simulator.xod_api import RELYING_PARTY as XOD_RELYING_PARTY
+from mis_simulator.xod_api import estab_of, school_secret
 
 TOKEN = "test-token"
 SEED = 7
@@ -30,8 +30,12 @@ def basic(token: str = TOKEN) -> dict[str, str]:
 
 
 def get(server: SimulatorServer, path: str, params=None, headers=None) -> requests.Response:
-    return requests.get(f"{server.wonde_url}/{path}", params=params, headers=bearer() if headers is None else headers,
-                        timeout=10)
+    return requests.get(
+        f"{server.wonde_url}/{path}",
+        params=params,
+        headers=bearer() if headers is None else headers,
+        timeout=10,
+    )
 
 
 def wonde_schools(population: Population, approval: str | None = "approved") -> list:
@@ -54,7 +58,9 @@ def xod_server(population: Population, *, serve_all_schools_on_both: bool = True
     """A running SimulatorServer (XoD under /api/); yields (server, its XodApi, XoD base url).
     Every school is served on both connectors unless told otherwise, so XoD tests can use any
     school; `xod_settings` are set on the XodApi (e.g. `snapshot_ttl_seconds=1`)."""
-    with SimulatorServer(population, token=TOKEN, serve_all_schools_on_both=serve_all_schools_on_both) as server:
+    with SimulatorServer(
+        population, token=TOKEN, serve_all_schools_on_both=serve_all_schools_on_both
+    ) as server:
         for name, value in xod_settings.items():
             if not hasattr(server.xod, name):
                 raise AttributeError(f"XodApi has no setting {name!r}")
@@ -63,8 +69,13 @@ def xod_server(population: Population, *, serve_all_schools_on_both: bool = True
 
 
 def xod_token(base: str, school, **overrides) -> requests.Response:
-    body = {"estab": estab_of(school), "relyingParty": RP, "password": school_secret(school),
-            "thirdpartyid": "XporterOnDemand", **overrides}
+    body = {
+        "estab": estab_of(school),
+        "relyingParty": RP,
+        "password": school_secret(school),
+        "thirdpartyid": "XporterOnDemand",
+        **overrides,
+    }
     return requests.post(f"{base}/oauth/GetToken", json=body, timeout=10)
 
 
@@ -73,5 +84,9 @@ def idaas(base: str, school) -> dict[str, str]:
 
 
 def xod_get(base: str, school, endpoint: str, params=None, headers=None) -> requests.Response:
-    return requests.get(f"{base}/v1/School/{estab_of(school)}/{endpoint}", params=params,
-                        headers=headers or idaas(base, school), timeout=10)
+    return requests.get(
+        f"{base}/v1/School/{estab_of(school)}/{endpoint}",
+        params=params,
+        headers=headers or idaas(base, school),
+        timeout=10,
+    )

@@ -2,30 +2,54 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
 from mis_pipeline.lib.upn import is_temporary_upn, is_valid_upn
-from mis_pipeline.simulator.advance import KINDS, advance
-from mis_pipeline.simulator.population import (
-    POPULATION_CLOCK, birth_window, build_population, connector_for, xod_estab,
-)
-from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline_tests.simulator.support import SEED, TOKEN, bearer, small_population, wonde_schools
+from mis_simulator.advance import KINDS, advance
+from mis_simulator.population import (
+    POPULATION_CLOCK,
+    birth_window,
+    build_population,
+    connector_for,
+    xod_estab,
+)
+from mis_simulator.server import SimulatorServer
 
-AT = datetime(2026, 11, 15, 9, 15, 42, tzinfo=timezone.utc)  # after the clock, before the real now
+AT = datetime(2026, 11, 15, 9, 15, 42, tzinfo=UTC)  # after the clock, before the real now
 PUPIL_FIELDS = tuple(f.name for f in dataclasses.fields(build_population(1, 1, 1).schools[0].pupils[0]))
-SCHOOL_FIELDS = ("id", "urn", "la_code", "establishment_number", "name", "phase_of_education", "statutory_low_age",
-                 "statutory_high_age", "mis", "approval", "permissions", "nc_years", "trust_uid", "trust_name",
-                 "diocese_code", "diocese_name")
+SCHOOL_FIELDS = (
+    "id",
+    "urn",
+    "la_code",
+    "establishment_number",
+    "name",
+    "phase_of_education",
+    "statutory_low_age",
+    "statutory_high_age",
+    "mis",
+    "approval",
+    "permissions",
+    "nc_years",
+    "trust_uid",
+    "trust_name",
+    "diocese_code",
+    "diocese_name",
+)
 
 
 def snapshot(population):
     """Per school URN: on-roll records by mis_id (as field tuples) and leaver mis_ids."""
-    return {school.urn: ({p.mis_id: dataclasses.astuple(p) for p in school.pupils},
-                         {p.mis_id for p in school.leavers}) for school in population.schools}
+    return {
+        school.urn: (
+            {p.mis_id: dataclasses.astuple(p) for p in school.pupils},
+            {p.mis_id for p in school.leavers},
+        )
+        for school in population.schools
+    }
 
 
 def every_record(population):
@@ -53,7 +77,11 @@ def test_connector_is_fixed_by_position_and_every_seeded_value_is_unchanged():
     school, pupil = population.schools[5], population.schools[5].pupils[-1]
     assert (school.id, school.urn, xod_estab(school)) == ("A1326225919", "100212", "8732005")
     assert (pupil.id, pupil.upi, pupil.upn, pupil.mis_id) == (
-        "A1326763727", "5b32fd97d3489d54a5b5c8562f3e3319", "F873200521003", "64083")
+        "A1326763727",
+        "5b32fd97d3489d54a5b5c8562f3e3319",
+        "F873200521003",
+        "64083",
+    )
     assert all(s.leavers == [] for s in population.schools) and population.deletions == []
 
 
@@ -82,9 +110,9 @@ def test_advance_moves_the_clock_and_refuses_to_go_back():
         advance(population, at=AT)
     with pytest.raises(ValueError):
         advance(population, at=datetime(2026, 11, 16, 9))  # naive
-    before = datetime.now(timezone.utc)
+    before = datetime.now(UTC)
     log = advance(population)  # defaults to the real time
-    assert before <= log.at <= datetime.now(timezone.utc) and population.clock == log.at
+    assert before <= log.at <= datetime.now(UTC) and population.clock == log.at
 
 
 def test_change_log_matches_the_population_diff_exactly():
@@ -106,7 +134,9 @@ def test_change_log_matches_the_population_diff_exactly():
             deleted_now = [d for d in population.deletions[deletions_before:] if d.school_id == school.id]
             restored_now = [d for d in population.deletions_for(school) if d.restored_at == at]
             assert sorted(d.mis_id for d in deleted_now) == sorted(changes.deleted)
-            assert all(d.deleted_at == at and d.restored_at is None and d.type == "student" for d in deleted_now)
+            assert all(
+                d.deleted_at == at and d.restored_at is None and d.type == "student" for d in deleted_now
+            )
             assert sorted(d.mis_id for d in restored_now) == sorted(changes.restored)
             assert sorted(new_leavers - old_leavers) == sorted(changes.left)
             appeared = set(new_roll) - set(old_roll)
@@ -114,8 +144,11 @@ def test_change_log_matches_the_population_diff_exactly():
             assert set(old_roll) - set(new_roll) == set(changes.left) | set(changes.deleted)
             changed = {}
             for mis_id in set(old_roll) & set(new_roll):
-                diff = [name for name, a, b in zip(PUPIL_FIELDS, old_roll[mis_id], new_roll[mis_id])
-                        if a != b and name != "updated_at"]
+                diff = [
+                    name
+                    for name, a, b in zip(PUPIL_FIELDS, old_roll[mis_id], new_roll[mis_id], strict=True)
+                    if a != b and name != "updated_at"
+                ]
                 if diff:
                     changed[mis_id] = sorted(diff)
             assert changed == changes.changed
@@ -181,7 +214,9 @@ def test_a_restored_pupil_keeps_upi_and_mis_id_under_a_new_id():
 def test_upn_replacement_keeps_the_temporary_upn_as_former_upn():
     population = small_population()
     for n in range(3):
-        temporaries = {p.mis_id: p.upn for s in population.schools for p in s.pupils if is_temporary_upn(p.upn)}
+        temporaries = {
+            p.mis_id: p.upn for s in population.schools for p in s.pupils if is_temporary_upn(p.upn)
+        }
         log = advance(population, at=AT + timedelta(days=n))
         for school in population.approved_schools():
             changes = log.schools[school.urn]
@@ -226,8 +261,12 @@ def advance_url(server) -> str:
 
 
 def students(server, school, **params):
-    response = requests.get(f"{server.wonde_url}/schools/{school.id}/students", headers=bearer(), timeout=10,
-                            params={"include": "education_details", "per_page": 200, **params})
+    response = requests.get(
+        f"{server.wonde_url}/schools/{school.id}/students",
+        headers=bearer(),
+        timeout=10,
+        params={"include": "education_details", "per_page": 200, **params},
+    )
     assert response.status_code == 200
     return response.json()["data"]
 
@@ -236,10 +275,18 @@ def test_advance_endpoint_needs_the_token_and_post(own_server):
     assert requests.post(advance_url(own_server), timeout=10).status_code == 401
     assert requests.post(advance_url(own_server), headers=bearer("wrong"), timeout=10).status_code == 401
     assert requests.get(advance_url(own_server), headers=bearer(), timeout=10).status_code == 405
-    assert requests.post(advance_url(own_server), params={"at": "2026-11-16T09:00:00"}, headers=bearer(),
-                         timeout=10).status_code == 422  # naive
-    assert requests.post(advance_url(own_server), params={"at": "2020-01-01T00:00:00Z"}, headers=bearer(),
-                         timeout=10).status_code == 422  # before the clock
+    assert (
+        requests.post(
+            advance_url(own_server), params={"at": "2026-11-16T09:00:00"}, headers=bearer(), timeout=10
+        ).status_code
+        == 422
+    )  # naive
+    assert (
+        requests.post(
+            advance_url(own_server), params={"at": "2020-01-01T00:00:00Z"}, headers=bearer(), timeout=10
+        ).status_code
+        == 422
+    )  # before the clock
     assert own_server.population.steps == 0
 
 
@@ -253,16 +300,20 @@ def test_advance_endpoint_returns_the_log_and_the_next_delta_is_exactly_the_chan
     assert set(body) == {"at", "step", "schools"} and body["step"] == 1
     assert set(body["schools"]) == {s.urn for s in population.approved_schools()}
     at = datetime.fromisoformat(body["at"])
-    assert population.clock == at and abs(datetime.now(timezone.utc) - at) < timedelta(minutes=1)
-    for urn, changes in body["schools"].items():
+    assert population.clock == at and abs(datetime.now(UTC) - at) < timedelta(minutes=1)
+    for changes in body["schools"].values():
         assert set(changes) == {"new", "changed", "left", "deleted", "restored", "upn_replaced"}
         assert all(isinstance(fields, list) for fields in changes["changed"].values())
     for approved in wonde_schools(population):
         changes = body["schools"][approved.urn]
         since = (at - timedelta(seconds=1)).strftime("%Y-%m-%d %H:%M:%S")
         delta = students(own_server, approved, updated_after=since)
-        expected = set(changes["new"]) | set(changes["changed"]) | set(changes["restored"]) | set(
-            changes["upn_replaced"])
+        expected = (
+            set(changes["new"])
+            | set(changes["changed"])
+            | set(changes["restored"])
+            | set(changes["upn_replaced"])
+        )
         assert {row["mis_id"] for row in delta} == expected
         by_mis_id = {row["mis_id"]: row for row in delta}
         for mis_id in changes["upn_replaced"]:
@@ -271,8 +322,10 @@ def test_advance_endpoint_returns_the_log_and_the_next_delta_is_exactly_the_chan
     # the full list reflects the change too (caches were dropped)
     full_after = {row["mis_id"] for row in students(own_server, school)}
     changes = body["schools"][school.urn]
-    assert full_after == ({row["mis_id"] for row in full_before} - set(changes["left"]) - set(changes["deleted"])
-                          | set(changes["new"]))
+    assert full_after == (
+        {row["mis_id"] for row in full_before} - set(changes["left"]) - set(changes["deleted"])
+        | set(changes["new"])
+    )
 
 
 def test_second_advance_over_http_restores_with_a_new_id(own_server):
@@ -282,10 +335,14 @@ def test_second_advance_over_http_restores_with_a_new_id(own_server):
     (deleted,) = first.schools[school.urn].deleted
     old = next(d for d in population.deletions_for(school) if d.mis_id == deleted)
     # An unencoded "+00:00" (a space after decoding) is accepted too.
-    response = requests.post(advance_url(own_server) + "?at=2026-11-16T10:00:00+00:00", headers=bearer(), timeout=10)
+    response = requests.post(
+        advance_url(own_server) + "?at=2026-11-16T10:00:00+00:00", headers=bearer(), timeout=10
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["step"] == 2 and body["at"] == "2026-11-16T10:00:00+00:00"
     assert body["schools"][school.urn]["restored"] == [deleted]
-    (row,) = [r for r in students(own_server, school, updated_after="2026-11-16 09:59:59") if r["mis_id"] == deleted]
+    (row,) = [
+        r for r in students(own_server, school, updated_after="2026-11-16 09:59:59") if r["mis_id"] == deleted
+    ]
     assert row["upi"] == old.upi and row["id"] != old.id

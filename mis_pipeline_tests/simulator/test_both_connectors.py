@@ -5,24 +5,37 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
 
-from mis_pipeline.simulator.advance import advance
-from mis_pipeline.simulator.datasets import build_school_datasets
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline.simulator.xod_api import (
-    BAD_SECRET_MESSAGE, PAUSED_MESSAGE, RELYING_PARTY, estab_of, school_secret, write_xod_secrets,
-)
 from mis_pipeline_tests.simulator.support import (
-    SEED, TOKEN, get, idaas, wonde_schools, xod_get, xod_schools, xod_server, xod_token,
+    SEED,
+    TOKEN,
+    get,
+    idaas,
+    wonde_schools,
+    xod_get,
+    xod_schools,
+    xod_server,
+    xod_token,
+)
+from mis_simulator.advance import advance
+from mis_simulator.datasets import build_school_datasets
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
+from mis_simulator.xod_api import (
+    BAD_SECRET_MESSAGE,
+    PAUSED_MESSAGE,
+    RELYING_PARTY,
+    estab_of,
+    school_secret,
+    write_xod_secrets,
 )
 
-AT1 = datetime(2026, 11, 16, 9, 0, tzinfo=timezone.utc)
-AT2 = datetime(2026, 11, 17, 9, 0, tzinfo=timezone.utc)
+AT1 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+AT2 = datetime(2026, 11, 17, 9, 0, tzinfo=UTC)
 STUDENTS = {"options": "includeLeavers"}
 
 
@@ -34,8 +47,9 @@ def all_rows(server, path, params=None) -> list[dict]:
     body = get(server, path, {**(params or {}), "per_page": "200"}).json()
     rows = list(body["data"])
     while body["meta"].get("pagination", {}).get("next"):
-        body = requests.get(body["meta"]["pagination"]["next"], headers={"Authorization": f"Bearer {TOKEN}"},
-                            timeout=10).json()
+        body = requests.get(
+            body["meta"]["pagination"]["next"], headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+        ).json()
         rows.extend(body["data"])
     return rows
 
@@ -88,12 +102,16 @@ def test_xod_knows_only_its_own_schools(own):
 def test_serving_all_schools_on_both_lets_the_two_connectors_be_compared_on_one_school():
     population = build_population(SEED, 6, 12)
     with xod_server(population, serve_all_schools_on_both=True) as (server, _, base):
-        assert [row["id"] for row in get(server, "schools").json()["data"]] == \
-            [s.id for s in population.approved_schools()]
+        assert [row["id"] for row in get(server, "schools").json()["data"]] == [
+            s.id for s in population.approved_schools()
+        ]
         for school in (population.schools[0], population.schools[2]):  # one of each connector
-            wonde = {row["mis_id"]: row["education_details"]["data"]["upn"]
-                     for row in get(server, f"schools/{school.id}/students", {"include": "education_details"}
-                                    ).json()["data"]}
+            wonde = {
+                row["mis_id"]: row["education_details"]["data"]["upn"]
+                for row in get(
+                    server, f"schools/{school.id}/students", {"include": "education_details"}
+                ).json()["data"]
+            }
             xod = {row["Id"]: row["UPN"] for row in xod_get(base, school, "Students").json()["Students"]}
             assert wonde == xod == {p.mis_id: p.upn for p in school.pupils}
 
@@ -107,10 +125,15 @@ def test_secrets_file_holds_every_xod_school_that_issued_a_secret_and_revoked_on
     assert {s.approval for s in population.schools_on("xod")} == {"approved", "pending", "revoked"}
     assert not set(secrets) & {estab_of(s) for s in population.schools_on("wonde")}
     with SimulatorServer(population, token=TOKEN) as server:
+
         def answer(index):
             school = population.schools[index]
             assert school.connector == "xod"
-            body = {"estab": estab_of(school), "relyingParty": RELYING_PARTY, "password": secrets[estab_of(school)]}
+            body = {
+                "estab": estab_of(school),
+                "relyingParty": RELYING_PARTY,
+                "password": secrets[estab_of(school)],
+            }
             return requests.post(f"{server.xod_url}/oauth/GetToken", json=body, timeout=10).json()
 
         assert answer(2)["ExceptionMessage"] is None
@@ -129,9 +152,15 @@ def test_deletions_and_leavers_after_advance(own):
     (left,) = first.left
     rows = all_rows(own, f"schools/{school.id}/deletions")
     (deletion,) = population.deletions_for(school)
-    assert rows == [{"type": "student", "id": deletion.id, "mis_id": deleted,
-                     "deleted_at": {"date": "2026-11-16 09:00:00.000000", "timezone_type": 3, "timezone": "UTC"},
-                     "restored_at": None}]
+    assert rows == [
+        {
+            "type": "student",
+            "id": deletion.id,
+            "mis_id": deleted,
+            "deleted_at": {"date": "2026-11-16 09:00:00.000000", "timezone_type": 3, "timezone": "UTC"},
+            "restored_at": None,
+        }
+    ]
     leavers = all_rows(own, f"schools/{school.id}/students-leaver", {"include": "education_details"})
     assert [row["mis_id"] for row in leavers] == [left]
     leaving = leavers[0]["education_details"]["data"]["leaving_date"]
@@ -162,9 +191,13 @@ def test_deletions_and_leavers_after_advance(own):
 def test_extended_details_of_untouched_pupils_survive_advance(own):
     school = wonde_schools(own.population)[0]
     params = {"include": "extended_details"}
-    before = {row["id"]: row["extended_details"] for row in all_rows(own, f"schools/{school.id}/students", params)}
+    before = {
+        row["id"]: row["extended_details"] for row in all_rows(own, f"schools/{school.id}/students", params)
+    }
     own.advance(at=AT1)
-    after = {row["id"]: row["extended_details"] for row in all_rows(own, f"schools/{school.id}/students", params)}
+    after = {
+        row["id"]: row["extended_details"] for row in all_rows(own, f"schools/{school.id}/students", params)
+    }
     kept = set(before) & set(after)
     assert len(kept) >= len(before) - 2 and all(before[i] == after[i] for i in kept)
 
@@ -180,9 +213,13 @@ def test_xod_student_delta_after_advance_is_exactly_the_changes(own):
     cursor = full["__changedRows__"][0]["NextChangedRows"]
     for at in (AT1, AT2):
         changes = own.advance(at=at).schools[school.urn]
-        delta = xod_get(base, school, "Students", {**STUDENTS, "changedRows": cursor, "pageSize": 100}, token).json()
+        delta = xod_get(
+            base, school, "Students", {**STUDENTS, "changedRows": cursor, "pageSize": 100}, token
+        ).json()
         rows = {row["Id"]: row for row in delta["Students"]}
-        assert set(rows) == set(changes.new) | set(changes.changed) | set(changes.left) | set(changes.restored)
+        assert set(rows) == set(changes.new) | set(changes.changed) | set(changes.left) | set(
+            changes.restored
+        )
         assert delta["Students_deleted"] == [{"Id": mis_id} for mis_id in changes.deleted]
         for mis_id in changes.left:  # a leaver is a changed row, never a deletion
             leaver = next(p for p in school.leavers if p.mis_id == mis_id)
@@ -225,10 +262,12 @@ def test_removing_or_adding_a_pupil_changes_no_other_pupils_datasets():
     after = build_school_datasets(SEED, school)
 
     def by_pupil(data, pupil_id):
-        return (data.details[pupil_id],
-                [(m.id, m.code, m.date, m.session) for m in data.attendance if m.pupil_id == pupil_id],
-                [(r.id, r.aspect_id, r.result_set_id, r.result) for r in data.results if r.pupil_id == pupil_id],
-                {kind: (g.id, g.code) for kind, g in data.memberships[pupil_id].items()})
+        return (
+            data.details[pupil_id],
+            [(m.id, m.code, m.date, m.session) for m in data.attendance if m.pupil_id == pupil_id],
+            [(r.id, r.aspect_id, r.result_set_id, r.result) for r in data.results if r.pupil_id == pupil_id],
+            {kind: (g.id, g.code) for kind, g in data.memberships[pupil_id].items()},
+        )
 
     for pupil in school.pupils[:-1]:
         assert by_pupil(before, pupil.id) == by_pupil(after, pupil.id)

@@ -13,10 +13,10 @@ import pytest
 import requests
 from cryptography import x509
 
-from mis_pipeline.simulator.faults import SLOW_SECONDS, RandomFaults
-from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline.simulator.xod_api import RELYING_PARTY
 from mis_pipeline_tests.simulator.support import TOKEN, bearer, small_population
+from mis_simulator.faults import SLOW_SECONDS, RandomFaults
+from mis_simulator.server import SimulatorServer
+from mis_simulator.xod_api import RELYING_PARTY
 
 
 def outcome(url: str, **kwargs) -> str:
@@ -48,7 +48,9 @@ def test_a_zero_fault_rate_never_draws_and_a_rate_outside_zero_to_one_is_refused
 
 
 def test_a_full_fault_rate_serves_every_kind_of_transient_fault_with_rate_limit_headers():
-    with SimulatorServer(small_population(2, 3), token=TOKEN, fault_rate=1.0, seed=11, retry_after_seconds=0) as server:
+    with SimulatorServer(
+        small_population(2, 3), token=TOKEN, fault_rate=1.0, seed=11, retry_after_seconds=0
+    ) as server:
         seen = {outcome(f"{server.wonde_url}/schools") for _ in range(30)}
         assert seen == {"429", "500", "503", "slow", "truncated"}
         while True:
@@ -62,13 +64,17 @@ def test_a_full_fault_rate_serves_every_kind_of_transient_fault_with_rate_limit_
 def test_queued_faults_take_precedence_over_the_fault_rate():
     with SimulatorServer(small_population(2, 3), token=TOKEN, fault_rate=1.0, seed=11) as server:
         server.inject_faults(["garble"])
-        assert requests.get(f"{server.wonde_url}/schools", headers=bearer(), timeout=10).headers[
-            "Content-Type"] == "text/html"
+        assert (
+            requests.get(f"{server.wonde_url}/schools", headers=bearer(), timeout=10).headers["Content-Type"]
+            == "text/html"
+        )
 
 
 def test_the_same_seed_gives_the_same_faults_request_by_request():
     def run():
-        with SimulatorServer(small_population(2, 3), token=TOKEN, fault_rate=0.5, seed=4, retry_after_seconds=0) as s:
+        with SimulatorServer(
+            small_population(2, 3), token=TOKEN, fault_rate=0.5, seed=4, retry_after_seconds=0
+        ) as s:
             return [outcome(f"{s.wonde_url}/schools") for _ in range(12)]
 
     assert run() == run()
@@ -76,14 +82,17 @@ def test_the_same_seed_gives_the_same_faults_request_by_request():
 
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    with SimulatorServer(small_population(12, 23), token=TOKEN, tls_dir=tmp_path_factory.mktemp("tls")) as running:
+    with SimulatorServer(
+        small_population(12, 23), token=TOKEN, tls_dir=tmp_path_factory.mktemp("tls")
+    ) as running:
         yield running
 
 
 def test_tls_serves_https_that_verifies_against_the_private_ca(tls_server):
     assert tls_server.wonde_url.startswith("https://127.0.0.1:")
-    response = requests.get(f"{tls_server.wonde_url}/schools", headers=bearer(), verify=str(tls_server.ca_path),
-                            timeout=10)
+    response = requests.get(
+        f"{tls_server.wonde_url}/schools", headers=bearer(), verify=str(tls_server.ca_path), timeout=10
+    )
     assert response.status_code == 200 and response.json()["data"]
 
 
@@ -103,8 +112,13 @@ def test_without_the_ca_the_certificate_is_rejected(tls_server):
 
 def test_next_links_over_tls_are_https(tls_server):
     school = tls_server.population.schools[0]
-    body = requests.get(f"{tls_server.wonde_url}/schools/{school.id}/students", params={"per_page": "5"},
-                        headers=bearer(), verify=str(tls_server.ca_path), timeout=10).json()
+    body = requests.get(
+        f"{tls_server.wonde_url}/schools/{school.id}/students",
+        params={"per_page": "5"},
+        headers=bearer(),
+        verify=str(tls_server.ca_path),
+        timeout=10,
+    ).json()
     assert body["meta"]["pagination"]["next"].startswith(f"https://127.0.0.1:{tls_server.port}/v1.0/")
 
 
@@ -121,15 +135,38 @@ def test_cli_with_tls_fault_rate_gias_and_xod_secrets_out_prints_every_setting(t
     gias = tmp_path / "gias" / "edubasealldata.csv"
     secrets = tmp_path / "xod" / "secrets.json"
     process = subprocess.Popen(
-        [sys.executable, "-m", "mis_pipeline.simulator", "--port", "0", "--schools", "3", "--pupils-per-school", "3",
-         "--fault-rate", "0", "--tls-dir", str(tmp_path / "tls"), "--gias-out", str(gias),
-         "--xod-secrets-out", str(secrets)],
-        stdout=subprocess.PIPE, text=True, env=env)
+        [
+            sys.executable,
+            "-m",
+            "mis_simulator",
+            "--port",
+            "0",
+            "--schools",
+            "3",
+            "--pupils-per-school",
+            "3",
+            "--fault-rate",
+            "0",
+            "--tls-dir",
+            str(tmp_path / "tls"),
+            "--gias-out",
+            str(gias),
+            "--xod-secrets-out",
+            str(secrets),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         printed = [process.stdout.readline().strip().partition("=")[::2] for _ in range(7)]
         lines = dict(printed)
-        assert [name for name, _ in printed[:4]] == ["WONDE_API_URL", "WONDE_API_TOKEN", "XPORTER_API_URL",
-                                                     "XPORTER_RELYING_PARTY"]
+        assert [name for name, _ in printed[:4]] == [
+            "WONDE_API_URL",
+            "WONDE_API_TOKEN",
+            "XPORTER_API_URL",
+            "XPORTER_RELYING_PARTY",
+        ]
         assert lines["WONDE_API_URL"].startswith("https://127.0.0.1:")
         assert lines["WONDE_API_TOKEN"] == "sim-token"
         assert lines["XPORTER_API_URL"] == lines["WONDE_API_URL"].removesuffix("/v1.0") + "/api"
@@ -137,13 +174,25 @@ def test_cli_with_tls_fault_rate_gias_and_xod_secrets_out_prints_every_setting(t
         assert lines["XPORTER_SCHOOL_SECRETS"] == str(secrets.resolve())
         assert lines["REQUESTS_CA_BUNDLE"] == str(tmp_path / "tls" / "ca.pem")
         assert lines["GIAS_EXTRACT"] == str(gias.resolve()) and gias.exists()
-        response = requests.get(f"{lines['WONDE_API_URL']}/schools", headers=bearer("sim-token"),
-                                verify=lines["REQUESTS_CA_BUNDLE"], timeout=10)
+        response = requests.get(
+            f"{lines['WONDE_API_URL']}/schools",
+            headers=bearer("sim-token"),
+            verify=lines["REQUESTS_CA_BUNDLE"],
+            timeout=10,
+        )
         assert response.status_code == 200 and len(response.json()["data"]) == 2  # school 2 is on XoD
         ((estab, secret),) = json.loads(secrets.read_text()).items()
-        token = requests.post(f"{lines['XPORTER_API_URL']}/oauth/GetToken", verify=lines["REQUESTS_CA_BUNDLE"],
-                              json={"estab": estab, "relyingParty": lines["XPORTER_RELYING_PARTY"],
-                                    "password": secret, "thirdPartyId": "XporterOnDemand"}, timeout=10).json()
+        token = requests.post(
+            f"{lines['XPORTER_API_URL']}/oauth/GetToken",
+            verify=lines["REQUESTS_CA_BUNDLE"],
+            json={
+                "estab": estab,
+                "relyingParty": lines["XPORTER_RELYING_PARTY"],
+                "password": secret,
+                "thirdPartyId": "XporterOnDemand",
+            },
+            timeout=10,
+        ).json()
         assert token["ExceptionMessage"] is None and token["token"]
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
@@ -155,8 +204,8 @@ def test_cli_with_tls_fault_rate_gias_and_xod_secrets_out_prints_every_setting(t
 def test_a_server_started_twice_still_stops():
     import threading
 
-    from mis_pipeline.simulator.population import build_population
-    from mis_pipeline.simulator.server import SimulatorServer
+    from mis_simulator.population import build_population
+    from mis_simulator.server import SimulatorServer
 
     before = {t for t in threading.enumerate() if t.name == "mis-simulator"}
     with SimulatorServer(build_population(1, 1, 2)).start() as server:

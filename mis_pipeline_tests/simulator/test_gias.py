@@ -8,16 +8,33 @@ from collections import Counter
 
 import requests
 
-from mis_pipeline.simulator.gias import COLUMNS, render_gias_extract, write_gias_extract
-from mis_pipeline.simulator.population import build_population
 from mis_pipeline_tests.simulator.support import SEED
+from mis_simulator.gias import COLUMNS, render_gias_extract, write_gias_extract
+from mis_simulator.population import build_population
 
 REQUIRED = (
-    "URN", "LA (code)", "LA (name)", "EstablishmentNumber", "EstablishmentName", "TypeOfEstablishment (code)",
-    "TypeOfEstablishment (name)", "EstablishmentStatus (code)", "EstablishmentStatus (name)",
-    "PhaseOfEducation (code)", "PhaseOfEducation (name)", "StatutoryLowAge", "StatutoryHighAge",
-    "OfficialSixthForm (code)", "Diocese (code)", "Diocese (name)", "TrustSchoolFlag (code)",
-    "TrustSchoolFlag (name)", "Trusts (code)", "Trusts (name)", "UKPRN", "LastChangedDate",
+    "URN",
+    "LA (code)",
+    "LA (name)",
+    "EstablishmentNumber",
+    "EstablishmentName",
+    "TypeOfEstablishment (code)",
+    "TypeOfEstablishment (name)",
+    "EstablishmentStatus (code)",
+    "EstablishmentStatus (name)",
+    "PhaseOfEducation (code)",
+    "PhaseOfEducation (name)",
+    "StatutoryLowAge",
+    "StatutoryHighAge",
+    "OfficialSixthForm (code)",
+    "Diocese (code)",
+    "Diocese (name)",
+    "TrustSchoolFlag (code)",
+    "TrustSchoolFlag (name)",
+    "Trusts (code)",
+    "Trusts (name)",
+    "UKPRN",
+    "LastChangedDate",
 )
 
 
@@ -83,10 +100,16 @@ def test_the_file_is_cp1252_not_utf8_and_carries_a_non_ascii_school_name(populat
 
 def test_phase_codes_follow_gias_and_dates_are_day_month_year(population):
     rows = {row["URN"]: row for row in read_bytes(render_gias_extract(population))}
-    expected = {"PRIMARY": ("2", "Primary"), "SECONDARY": ("4", "Secondary"), "ALL THROUGH": ("7", "All-through")}
+    expected = {
+        "PRIMARY": ("2", "Primary"),
+        "SECONDARY": ("4", "Secondary"),
+        "ALL THROUGH": ("7", "All-through"),
+    }
     for school in population.schools:
         row = rows[school.urn]
-        assert (row["PhaseOfEducation (code)"], row["PhaseOfEducation (name)"]) == expected[school.phase_of_education]
+        assert (row["PhaseOfEducation (code)"], row["PhaseOfEducation (name)"]) == expected[
+            school.phase_of_education
+        ]
         assert row["StatutoryHighAge"] == str(school.statutory_high_age)
     for row in rows.values():
         for column in ("LastChangedDate", "OpenDate", "CloseDate"):

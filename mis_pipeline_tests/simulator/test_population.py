@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from mis_pipeline.lib.upn import is_valid_upn
-from mis_pipeline.simulator.population import ACADEMIC_YEAR, birth_window, build_population
+from mis_simulator.population import ACADEMIC_YEAR, birth_window, build_population
 
 PRIMARY_YEARS = {"N2", "R", "1", "2", "3", "4", "5", "6"}
 
@@ -77,7 +77,9 @@ def test_year_six_in_2026_27_was_born_between_september_2015_and_august_2016():
 
 def test_at_least_a_tenth_of_pupils_have_a_non_ascii_name():
     pupils = all_pupils(build_population(7, 10, 100))
-    unusual = [p for p in pupils if not (p.legal_forename + p.legal_surname + p.surname + p.forename).isascii()]
+    unusual = [
+        p for p in pupils if not (p.legal_forename + p.legal_surname + p.surname + p.forename).isascii()
+    ]
     assert len(unusual) >= len(pupils) / 10
     assert any("'" in p.legal_surname for p in pupils)
 
@@ -99,8 +101,8 @@ def test_approved_schools_always_grant_students_read_and_others_grant_nothing():
 
 def test_timestamps_are_fixed_in_autumn_2026_and_never_the_wall_clock():
     for pupil in all_pupils(build_population(7, 10, 50)):
-        assert datetime(2026, 9, 1, tzinfo=timezone.utc) <= pupil.created_at <= pupil.updated_at
-        assert pupil.updated_at < datetime(2026, 11, 1, tzinfo=timezone.utc)
+        assert datetime(2026, 9, 1, tzinfo=UTC) <= pupil.created_at <= pupil.updated_at
+        assert pupil.updated_at < datetime(2026, 11, 1, tzinfo=UTC)
         assert pupil.admission_date <= pupil.created_at.date()
 
 

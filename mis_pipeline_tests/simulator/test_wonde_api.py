@@ -9,9 +9,9 @@ import subprocess
 import sys
 from urllib.parse import parse_qsl, urlsplit
 
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline_tests.simulator.support import SEED, TOKEN, basic, bearer, get, wonde_schools
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
 
 
 def students_path(school) -> str:
@@ -27,12 +27,19 @@ def test_a_small_result_without_per_page_has_no_pagination_object(server, popula
 
 def test_per_page_forces_pagination_on_even_for_a_small_result(server, population):
     body = get(server, students_path(population.schools[0]), {"per_page": "100"}).json()
-    assert body["meta"]["pagination"] == {"next": None, "previous": None, "more": False,
-                                          "per_page": "100", "current_page": 1}
+    assert body["meta"]["pagination"] == {
+        "next": None,
+        "previous": None,
+        "more": False,
+        "per_page": "100",
+        "current_page": 1,
+    }
 
 
 def test_per_page_is_echoed_as_the_string_from_the_query(server, population):
-    pagination = get(server, students_path(population.schools[0]), {"per_page": "5"}).json()["meta"]["pagination"]
+    pagination = get(server, students_path(population.schools[0]), {"per_page": "5"}).json()["meta"][
+        "pagination"
+    ]
     assert pagination["per_page"] == "5" and pagination["more"] is True
 
 
@@ -93,13 +100,19 @@ def test_updated_after_keeps_only_strictly_later_pupils(server, population):
 
 def test_updated_after_accepts_a_plain_date_and_updated_before_is_strict(server, population):
     school = population.schools[1]
-    rows = get(server, students_path(school), {"updated_after": "2026-10-01", "updated_before": "2026-10-15"}).json()
-    expected = {p.id for p in school.pupils if "2026-10-01" <= p.updated_at.strftime("%Y-%m-%d") < "2026-10-15"}
+    rows = get(
+        server, students_path(school), {"updated_after": "2026-10-01", "updated_before": "2026-10-15"}
+    ).json()
+    expected = {
+        p.id for p in school.pupils if "2026-10-01" <= p.updated_at.strftime("%Y-%m-%d") < "2026-10-15"
+    }
     assert {row["id"] for row in rows["data"]} == expected
 
 
 def test_an_unparseable_updated_after_is_a_422(server, population):
-    assert get(server, students_path(population.schools[1]), {"updated_after": "yesterday"}).status_code == 422
+    assert (
+        get(server, students_path(population.schools[1]), {"updated_after": "yesterday"}).status_code == 422
+    )
 
 
 def test_upn_and_nc_year_appear_only_inside_education_details(server, population):
@@ -108,12 +121,17 @@ def test_upn_and_nc_year_appear_only_inside_education_details(server, population
     included = get(server, students_path(school), {"include": "education_details"}).json()["data"][0]
     assert "education_details" not in plain and "upn" not in plain and "current_nc_year" not in plain
     details = included["education_details"]["data"]
-    assert details["upn"] == school.pupils[0].upn and details["current_nc_year"] == school.pupils[0].current_nc_year
+    assert (
+        details["upn"] == school.pupils[0].upn
+        and details["current_nc_year"] == school.pupils[0].current_nc_year
+    )
     assert details["former_upn"] is None and details["leaving_date"] is None
 
 
 def test_dates_are_php_datetime_objects(server, population):
-    row = get(server, students_path(population.schools[0]), {"include": "education_details"}).json()["data"][0]
+    row = get(server, students_path(population.schools[0]), {"include": "education_details"}).json()["data"][
+        0
+    ]
     assert row["updated_at"]["timezone"] == "UTC" and row["updated_at"]["timezone_type"] == 3
     assert len(row["updated_at"]["date"]) == len("2016-10-04 08:48:52.000000")
     assert row["date_of_birth"]["timezone"] == "Europe/London"
@@ -125,7 +143,9 @@ def test_json_is_utf8_without_ascii_escapes(server, population):
     response = get(server, students_path(population.schools[0]))
     assert response.headers["Content-Type"] == "application/json"
     assert b"\\u" not in response.content
-    assert response.content.decode("utf-8") == json.dumps(response.json(), ensure_ascii=False, separators=(",", ":"))
+    assert response.content.decode("utf-8") == json.dumps(
+        response.json(), ensure_ascii=False, separators=(",", ":")
+    )
 
 
 def test_bearer_and_basic_authentication_are_both_accepted(server):
@@ -186,7 +206,9 @@ def test_the_request_log_records_method_path_query_and_status(server, population
     get(server, "schools/A0000000001")
     log = server.request_log
     assert [(r.method, r.path, r.status) for r in log] == [
-        ("GET", "/v1.0/schools", 200), ("GET", "/v1.0/schools/A0000000001", 404)]
+        ("GET", "/v1.0/schools", 200),
+        ("GET", "/v1.0/schools/A0000000001", 404),
+    ]
     assert log[0].query == {"per_page": ["3"]}
 
 
@@ -201,8 +223,11 @@ def test_injected_faults_are_spent_one_per_request_in_order(server):
 def test_cli_prints_its_settings_and_exits_cleanly_on_sigterm():
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "mis_pipeline.simulator", "--port", "0", "--schools", "2", "--pupils-per-school", "3"],
-        stdout=subprocess.PIPE, text=True, env=env)
+        [sys.executable, "-m", "mis_simulator", "--port", "0", "--schools", "2", "--pupils-per-school", "3"],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         url_line, token_line = process.stdout.readline().strip(), process.stdout.readline().strip()
         assert url_line.startswith("WONDE_API_URL=http://127.0.0.1:") and url_line.endswith("/v1.0")

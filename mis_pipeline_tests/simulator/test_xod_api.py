@@ -8,17 +8,17 @@ from __future__ import annotations
 import pytest
 import requests
 
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.xod_api import (
+from mis_pipeline_tests.simulator.support import RP, SEED, idaas, xod_server
+from mis_pipeline_tests.simulator.support import xod_get as get
+from mis_pipeline_tests.simulator.support import xod_token as token_for
+from mis_simulator.population import build_population
+from mis_simulator.xod_api import (
     BAD_SECRET_MESSAGE,
     PAUSED_MESSAGE,
     estab_of,
     granted_scopes,
     school_secret,
 )
-from mis_pipeline_tests.simulator.support import RP, SEED, idaas, xod_server
-from mis_pipeline_tests.simulator.support import xod_get as get
-from mis_pipeline_tests.simulator.support import xod_token as token_for
 
 
 @pytest.fixture(scope="module")
@@ -31,17 +31,33 @@ def xod():
 def test_get_token_accepts_keys_in_any_case_and_returns_a_five_day_opaque_token(xod):
     _, api, base = xod
     school = api.population.schools[0]
-    answer = requests.post(f"{base}/oauth/GetToken", timeout=10, json={
-        "ESTAB": estab_of(school), "RelyingParty": RP, "Password": school_secret(school), "thirdPartyId": "x"})
+    answer = requests.post(
+        f"{base}/oauth/GetToken",
+        timeout=10,
+        json={
+            "ESTAB": estab_of(school),
+            "RelyingParty": RP,
+            "Password": school_secret(school),
+            "thirdPartyId": "x",
+        },
+    )
     body = answer.json()
     assert answer.status_code == 200 and body["ExceptionMessage"] is None and len(body["token"]) > 800
-    assert body["expires"].endswith("0Z") and set(body) == {"token", "expires", "Message", "ExceptionType",
-                                                              "ExceptionMessage", "InnerException"}
+    assert body["expires"].endswith("0Z") and set(body) == {
+        "token",
+        "expires",
+        "Message",
+        "ExceptionType",
+        "ExceptionMessage",
+        "InnerException",
+    }
 
 
 def test_bad_secret_revoked_and_paused_schools_get_the_recorded_answers(xod):
     _, api, base = xod
-    approved, pending, revoked = (api.population.schools_in_state(state)[0] for state in ("approved", "pending", "revoked"))
+    approved, pending, revoked = (
+        api.population.schools_in_state(state)[0] for state in ("approved", "pending", "revoked")
+    )
     bad = token_for(base, approved, password="wrong").json()
     assert bad["token"] is None and bad["expires"] == "0001-01-01T00:00:00"
     assert bad["ExceptionMessage"] == BAD_SECRET_MESSAGE
@@ -65,7 +81,9 @@ def test_token_details_lists_the_granted_scopes(xod):
     school = api.population.schools[0]
     details = requests.get(f"{base}/v1/TokenDetails", headers=idaas(base, school), timeout=10).json()
     assert details["Estab"] == estab_of(school) and details["Scopes"] == granted_scopes(school)
-    assert {"Student", "UPN", "StudentExtended", "Attendance", "AssessmentResults", "School"} <= set(details["Scopes"])
+    assert {"Student", "UPN", "StudentExtended", "Attendance", "AssessmentResults", "School"} <= set(
+        details["Scopes"]
+    )
 
 
 def test_students_have_the_recorded_shape_and_path_segments_are_case_insensitive(xod):
@@ -82,9 +100,16 @@ def test_students_have_the_recorded_shape_and_path_segments_are_case_insensitive
     assert "T" in row["LastUpdated"] and not row["LastUpdated"].endswith("Z")
     assert body["meta"][0]["Id"] == 1 and body["StudentSiblings"] == [] and "__pagination__" not in body
     by_id = {p.mis_id: p for p in school.pupils}
-    single_digit = next(r for r in body["Students"] if by_id.get(r["Id"]) and by_id[r["Id"]].current_nc_year.isdigit()
-                        and len(by_id[r["Id"]].current_nc_year) == 1)
-    assert single_digit["YearGroup"] == f"Year  {by_id[single_digit['Id']].current_nc_year}"  # the SIMS double space
+    single_digit = next(
+        r
+        for r in body["Students"]
+        if by_id.get(r["Id"])
+        and by_id[r["Id"]].current_nc_year.isdigit()
+        and len(by_id[r["Id"]].current_nc_year) == 1
+    )
+    assert (
+        single_digit["YearGroup"] == f"Year  {by_id[single_digit['Id']].current_nc_year}"
+    )  # the SIMS double space
     assert "NCYear" not in single_digit and "FormerUPN" not in single_digit  # not in the recording
 
 
@@ -99,9 +124,15 @@ def test_marks_and_results_carry_only_documented_fields_unless_inferred_fields_a
     _, api, base = xod
     school = api.population.schools[0]
     with xod_server(api.population, inferred_fields=inferred) as (_, _, url):
-        marks = get(url, school, "AttendanceForDateRange",
-                    {"DateFrom": "2026-09-01", "DateTo": "2026-12-31", "SessionType": "AM"}).json()["AttendMarks"]
-        results = get(url, school, "assessmentresults", {"Students": school.pupils[0].mis_id}).json()["AsmResults"]
+        marks = get(
+            url,
+            school,
+            "AttendanceForDateRange",
+            {"DateFrom": "2026-09-01", "DateTo": "2026-12-31", "SessionType": "AM"},
+        ).json()["AttendMarks"]
+        results = get(url, school, "assessmentresults", {"Students": school.pupils[0].mis_id}).json()[
+            "AsmResults"
+        ]
         student = get(url, school, "Students").json()["Students"][0]
     extra = {"LastUpdated", "RowHash"} if inferred else set()
     assert {frozenset(row) for row in marks} == {frozenset(DOCUMENTED["AttendMarks"] | extra)}
@@ -119,8 +150,12 @@ def test_fields_outside_the_granted_scopes_are_absent(xod):
     with xod_server(api.population, dob_needs_extended_scope=True) as (_, _, strict):
         assert "DateofBirth" not in get(strict, school, "Students").json()["Students"][0]
     lacking = next(s for s in api.population.approved_schools() if not s.permissions["attendance.read"])
-    answer = get(base, lacking, "AttendanceForDateRange",
-                 {"DateFrom": "2026-09-07", "DateTo": "2026-09-07", "SessionType": "AM"})
+    answer = get(
+        base,
+        lacking,
+        "AttendanceForDateRange",
+        {"DateFrom": "2026-09-07", "DateTo": "2026-09-07", "SessionType": "AM"},
+    )
     assert answer.status_code == 200 and "scope" in answer.json()["ExceptionMessage"]
 
 
@@ -131,7 +166,13 @@ def test_pagination_emits_next_page_even_on_the_last_page_and_empty_arrays_beyon
     pages = [get(base, school, "Students", {"page": n, "pageSize": 10}, token).json() for n in (1, 2, 3, 4)]
     assert [len(page["Students"]) for page in pages] == [10, 10, 3, 0]
     last = pages[2]["__pagination__"][0]
-    assert last == {"PageSize": 10, "PageNumber": 3, "PageCount": 3, "RowCount": 23, "NextPage": "?page=4&pageSize=10"}
+    assert last == {
+        "PageSize": 10,
+        "PageNumber": 3,
+        "PageCount": 3,
+        "RowCount": 23,
+        "NextPage": "?page=4&pageSize=10",
+    }
     assert pages[0]["meta"] and pages[1]["meta"] == [] and pages[3]["meta"] == []
 
 
@@ -139,10 +180,17 @@ def test_attendance_needs_its_mandatory_parameters_and_keeps_the_backslash(xod):
     _, api, base = xod
     school = api.population.schools[0]
     token = idaas(base, school)
-    missing = get(base, school, "AttendanceForDateRange", {"DateFrom": "2026-09-07", "DateTo": "2026-09-11"}, token)
+    missing = get(
+        base, school, "AttendanceForDateRange", {"DateFrom": "2026-09-07", "DateTo": "2026-09-11"}, token
+    )
     assert missing.status_code == 200 and "SessionType" in missing.json()["ExceptionMessage"]
-    answer = get(base, school, "AttendanceForDateRange",
-                 {"DateFrom": "2026-09-07", "DateTo": "2026-09-11", "SessionType": "PM"}, token)
+    answer = get(
+        base,
+        school,
+        "AttendanceForDateRange",
+        {"DateFrom": "2026-09-07", "DateTo": "2026-09-11", "SessionType": "PM"},
+        token,
+    )
     assert b'"Mark":"\\\\"' in answer.content  # JSON-escaped backslash on the wire
     rows = answer.json()["AttendMarks"]
     assert len(rows) == 23 * 5 and {row["Session"] for row in rows} == {"PM"}
@@ -158,7 +206,13 @@ def test_assessment_results_need_a_filter(xod):
     structure = get(base, school, "AssessmentStructure", None, token).json()
     aspects = ",".join(row["Id"] for row in structure["Aspects"])
     rows = get(base, school, "assessmentresults", {"Aspects": aspects}, token).json()["AsmResults"]
-    assert len(rows) == 23 * 2 * 3 and {"StudentId", "AspectId", "ResultSetId", "Result", "ResultDate"} <= set(rows[0])
+    assert len(rows) == 23 * 2 * 3 and {
+        "StudentId",
+        "AspectId",
+        "ResultSetId",
+        "Result",
+        "ResultDate",
+    } <= set(rows[0])
 
 
 def test_groups_list_types_and_members(xod):

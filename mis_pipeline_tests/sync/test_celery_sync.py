@@ -19,11 +19,16 @@ import pytest
 import sqlalchemy as sa
 
 from mis_pipeline.sync.distributed import BROKER_ENV, DEFAULT_BROKER, SYNC_SCHOOLS_CELERY_JOB
-
-from ..cli.test_cli import CLI
-from ..conftest import postgres_or_skip
-from .crash_support import (
-    SYNC_TIMEOUT, Databases, World, clone_warehouse, new_warehouse, set_up_through_the_cli, use_production_instance,
+from mis_pipeline_tests.cli.test_cli import CLI
+from mis_pipeline_tests.conftest import postgres_or_skip
+from mis_pipeline_tests.sync.crash_support import (
+    SYNC_TIMEOUT,
+    Databases,
+    World,
+    clone_warehouse,
+    new_warehouse,
+    set_up_through_the_cli,
+    use_production_instance,
     warehouse_state,
 )
 
@@ -99,10 +104,25 @@ class Workers:
         logs.mkdir(parents=True, exist_ok=True)
 
     def start(self, name: str) -> None:
-        args = [DAGSTER_CELERY, "worker", "start", "-A", "dagster_celery.app", "-y", str(ROOT / "deploy" / "celery.yaml"),
-                "-n", f"{name}-{self.suffix}", "-l", "WARNING", "--", "--concurrency=1"]
+        args = [
+            DAGSTER_CELERY,
+            "worker",
+            "start",
+            "-A",
+            "dagster_celery.app",
+            "-y",
+            str(ROOT / "deploy" / "celery.yaml"),
+            "-n",
+            f"{name}-{self.suffix}",
+            "-l",
+            "WARNING",
+            "--",
+            "--concurrency=1",
+        ]
         log = open(self.logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-        self.processes[name] = subprocess.Popen(args, env=self.env, stdout=log, stderr=log, start_new_session=True)
+        self.processes[name] = subprocess.Popen(
+            args, env=self.env, stdout=log, stderr=log, start_new_session=True
+        )
 
     def wait_until_ready(self) -> None:
         from celery import Celery
@@ -113,11 +133,15 @@ class Workers:
             if any(process.poll() is not None for process in self.processes.values()):
                 break
             answered = app.control.ping(timeout=1.0) or []
-            names = {name.split("@")[0].removesuffix(f"-{self.suffix}") for reply in answered for name in reply}
+            names = {
+                name.split("@")[0].removesuffix(f"-{self.suffix}") for reply in answered for name in reply
+            }
             if set(self.processes) <= names:
                 return
-        raise AssertionError(f"workers {sorted(self.processes)} did not answer: "
-                             + " | ".join((self.logs / f"{n}.log").read_text()[-500:] for n in self.processes))
+        raise AssertionError(
+            f"workers {sorted(self.processes)} did not answer: "
+            + " | ".join((self.logs / f"{n}.log").read_text()[-500:] for n in self.processes)
+        )
 
     def kill(self, name: str) -> None:
         os.killpg(self.processes[name].pid, signal.SIGKILL)
@@ -153,7 +177,13 @@ def _instance(warehouse) -> dg.DagsterInstance:
 
 
 def _with_pg_env(warehouse, monkeypatch) -> None:
-    for name in ("DAGSTER_PG_USERNAME", "DAGSTER_PG_PASSWORD", "DAGSTER_PG_HOST", "DAGSTER_PG_DB", "DAGSTER_PG_PORT"):
+    for name in (
+        "DAGSTER_PG_USERNAME",
+        "DAGSTER_PG_PASSWORD",
+        "DAGSTER_PG_HOST",
+        "DAGSTER_PG_DB",
+        "DAGSTER_PG_PORT",
+    ):
         monkeypatch.setenv(name, warehouse.env[name])
 
 
@@ -164,8 +194,11 @@ def _celery_runs(instance: dg.DagsterInstance) -> list[dg.DagsterRun]:
 def _workers_of(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     """The workers that took the run's step, in order, from the events they recorded."""
     events = instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT)
-    return [event.dagster_event.engine_event_data.metadata["Celery worker"].value.split("@")[0].rsplit("-", 1)[0]
-            for event in events if "Executing steps" in event.message]
+    return [
+        event.dagster_event.engine_event_data.metadata["Celery worker"].value.split("@")[0].rsplit("-", 1)[0]
+        for event in events
+        if "Executing steps" in event.message
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -182,13 +215,16 @@ def first_sync(sites, workers):
 
 
 def test_a_sync_fanned_out_over_two_celery_workers_holds_exactly_what_an_in_process_sync_holds(
-        sites, first_sync, monkeypatch):
+    sites, first_sync, monkeypatch
+):
     reference, distributed = sites
     assert warehouse_state(distributed) == warehouse_state(reference)
     _with_pg_env(distributed, monkeypatch)
     with _instance(distributed) as instance:
         runs = [instance.get_run_by_id(run_id) for run_id in first_sync]
-        assert len(runs) == -(-len(distributed.server.population.approved_schools()) // BATCH)  # a run per batch
+        assert len(runs) == -(
+            -len(distributed.server.population.approved_schools()) // BATCH
+        )  # a run per batch
         assert all(run.status == dg.DagsterRunStatus.SUCCESS for run in runs)
         took = [worker for run in runs for worker in _workers_of(instance, run.run_id)]
         assert len(took) == len(runs)  # one Celery task per batch
@@ -196,7 +232,8 @@ def test_a_sync_fanned_out_over_two_celery_workers_holds_exactly_what_an_in_proc
 
 
 def test_a_worker_killed_mid_batch_has_its_batch_run_again_on_the_other_and_nothing_is_lost_or_doubled(
-        sites, workers, first_sync, world, monkeypatch, tmp_path):
+    sites, workers, first_sync, world, monkeypatch, tmp_path
+):
     reference, distributed = sites
     world.advance()  # every school has changes: each commits a change set when its delta lands
     reference.sync()
@@ -209,8 +246,13 @@ def test_a_worker_killed_mid_batch_has_its_batch_run_again_on_the_other_and_noth
     with _instance(distributed) as instance, open(tmp_path / "sync.log", "w") as log:
         before = set(first_sync)
         baseline = _change_sets(engine)
-        sync = subprocess.Popen([CLI, "sync", "--max-workers", "1"], env=distributed.env, stdout=log, stderr=log,
-                                start_new_session=True)
+        sync = subprocess.Popen(
+            [CLI, "sync", "--max-workers", "1"],
+            env=distributed.env,
+            stdout=log,
+            stderr=log,
+            start_new_session=True,
+        )
         try:
             victim, committed = _kill_after_first_school(instance, engine, workers, sync, before, baseline)
             assert sync.wait(timeout=SYNC_TIMEOUT) == 0, (tmp_path / "sync.log").read_text()[-2000:]
@@ -233,8 +275,9 @@ def _change_sets(engine) -> int:
         return conn.execute(sa.text("SELECT count(*) FROM change_sets")).scalar_one()
 
 
-def _kill_after_first_school(instance, engine, workers: Workers, sync: subprocess.Popen, before: set[str],
-                             baseline: int) -> tuple[str, int]:
+def _kill_after_first_school(
+    instance, engine, workers: Workers, sync: subprocess.Popen, before: set[str], baseline: int
+) -> tuple[str, int]:
     """SIGKILL the worker running the new sync run's step once at least one school of it has
     committed; returns (its name, schools committed then)."""
     deadline = time.monotonic() + SYNC_TIMEOUT
@@ -250,8 +293,16 @@ def _kill_after_first_school(instance, engine, workers: Workers, sync: subproces
     raise AssertionError("no school committed in time")
 
 
-@pytest.mark.parametrize("value, expected", [(None, "in_process"), ("", "in_process"), ("celery", "celery"),
-                                             (" celery ", "celery"), ("in_process", "in_process")])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        (None, "in_process"),
+        ("", "in_process"),
+        ("celery", "celery"),
+        (" celery ", "celery"),
+        ("in_process", "in_process"),
+    ],
+)
 def test_the_sync_runs_in_process_unless_celery_is_asked_for(value, expected, monkeypatch):
     from mis_pipeline.sync.distributed import EXECUTOR_ENV, sync_executor_name
 

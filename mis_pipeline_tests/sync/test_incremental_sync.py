@@ -19,20 +19,16 @@ import json
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import requests
 import sqlalchemy as sa
 
 from mis_pipeline.config import master_keyring
-from mis_pipeline.connectors.wonde import WondeResource, format_updated_after
-from mis_pipeline.connectors.xod import XodResource, changes_key
+from mis_pipeline.connectors.wonde.client import WondeResource, format_updated_after
+from mis_pipeline.connectors.xod.client import XodResource, changes_key
 from mis_pipeline.registry.store import RegisteredSchool
-from mis_pipeline.simulator.datasets import ATTENDANCE_DAYS, RESULT_SETS, SECONDARY_ASPECTS, datasets_for
-from mis_pipeline.simulator.population import ALL_PERMISSIONS, build_population
-from mis_pipeline.simulator.server import ADVANCE_PATH, SimulatorServer
-from mis_pipeline.simulator.xod_api import estab_of, write_xod_secrets
 from mis_pipeline.sync.extract import CURSOR_OVERLAP
 from mis_pipeline.sync.runner import sync_schools
 from mis_pipeline.sync.sources import WondeSource, XodSource
@@ -42,9 +38,20 @@ from mis_pipeline.warehouse.schema import DATASET_TABLES
 from mis_pipeline.warehouse.school_store import read_cursors
 from mis_pipeline.warehouse.vault import open_vault
 from mis_pipeline_tests.conftest import PG_ADMIN_URL, postgres_or_skip
+from mis_simulator.datasets import ATTENDANCE_DAYS, RESULT_SETS, SECONDARY_ASPECTS, datasets_for
+from mis_simulator.population import ALL_PERMISSIONS, build_population
+from mis_simulator.server import ADVANCE_PATH, SimulatorServer
+from mis_simulator.xod_api import estab_of, write_xod_secrets
 
 # Per-warehouse times and digests. `left_informed_at` is when this warehouse heard of a leaving.
-BOOKKEEPING = {"row_hash", "first_synced_at", "last_changed_at", "last_run_id", "source_updated_at", "left_informed_at"}
+BOOKKEEPING = {
+    "row_hash",
+    "first_synced_at",
+    "last_changed_at",
+    "last_run_id",
+    "source_updated_at",
+    "left_informed_at",
+}
 
 
 def held_rows(engine, urn: str) -> dict[str, list[dict]]:
@@ -54,12 +61,19 @@ def held_rows(engine, urn: str) -> dict[str, list[dict]]:
     with its own secret, so rows name their pupil by MIS id instead of the pupil key."""
     core = read_pupils(engine, open_vault(engine, master_keyring()), urn)
     mis_id_of = {row["pupil_key"]: row["mis_id"] for row in core}
-    held = {"pupils": [{k: v for k, v in row.items() if k not in BOOKKEEPING | {"pupil_key"}} for row in core]}
+    held = {
+        "pupils": [{k: v for k, v in row.items() if k not in BOOKKEEPING | {"pupil_key"}} for row in core]
+    }
     with engine.connect() as conn:
         for name, table in DATASET_TABLES.items():
             rows = conn.execute(sa.select(table).where(table.c.school_urn == urn)).mappings()
-            held[name] = [{**{k: v for k, v in row.items() if k not in BOOKKEEPING | {"pupil_key"}},
-                           "pupil_mis_id": mis_id_of[row["pupil_key"]]} for row in rows]
+            held[name] = [
+                {
+                    **{k: v for k, v in row.items() if k not in BOOKKEEPING | {"pupil_key"}},
+                    "pupil_mis_id": mis_id_of[row["pupil_key"]],
+                }
+                for row in rows
+            ]
     return {name: sorted(rows, key=repr) for name, rows in held.items()}
 
 
@@ -99,32 +113,55 @@ class Scenario:
 
 def registered(school) -> RegisteredSchool:
     school_id = school.id if school.connector == "wonde" else estab_of(school)
-    return RegisteredSchool(school.urn, school.connector, school_id, school.name, "approved", ITEMS, "automatic", False,
-                            agreement_accepted_on=date(2026, 9, 1))
+    return RegisteredSchool(
+        school.urn,
+        school.connector,
+        school_id,
+        school.name,
+        "approved",
+        ITEMS,
+        "automatic",
+        False,
+        agreement_accepted_on=date(2026, 9, 1),
+    )
 
 
 def new_sources(server: SimulatorServer, secrets) -> dict:
     """Fresh resources per sync, as each Dagster run gets: no token or cache carried over."""
-    return {"wonde": WondeSource(WondeResource(api_url=server.wonde_url, api_token=TOKEN, requests_per_second=0)),
-            "xod": XodSource(XodResource(api_url=server.xod_url, relying_party=server.xod_relying_party,
-                                         school_secrets_path=str(secrets), requests_per_second=0))}
+    return {
+        "wonde": WondeSource(WondeResource(api_url=server.wonde_url, api_token=TOKEN, requests_per_second=0)),
+        "xod": XodSource(
+            XodResource(
+                api_url=server.xod_url,
+                relying_party=server.xod_relying_party,
+                school_secrets_path=str(secrets),
+                requests_per_second=0,
+            )
+        ),
+    }
 
 
 def group_members(population, school) -> dict[str, frozenset[str]]:
     mis_id = {pupil.id: pupil.mis_id for pupil in school.pupils}
-    return {group.id: frozenset(mis_id[member] for member in group.member_ids)
-            for group in datasets_for(population, school).groups}
+    return {
+        group.id: frozenset(mis_id[member] for member in group.member_ids)
+        for group in datasets_for(population, school).groups
+    }
 
 
 def advance_after(server: SimulatorServer, cursor: str) -> dict:
     """`POST /_sim/advance`, stamped a millisecond after `cursor`: inside the cursor's overlap."""
     at = datetime.fromisoformat(cursor) + timedelta(milliseconds=1)
-    response = requests.post(f"{server.scheme}://{server.host}:{server.port}{ADVANCE_PATH}",
-                             params={"at": at.isoformat()}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    response = requests.post(
+        f"{server.scheme}://{server.host}:{server.port}{ADVANCE_PATH}",
+        params={"at": at.isoformat()},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+        timeout=30,
+    )
     assert response.status_code == 200, response.text
     # Wonde sends whole seconds: once the next sync's cursor is a second past `at`, it cannot
     # see this step again.
-    time.sleep(max(0.0, (at + CURSOR_OVERLAP + timedelta(seconds=1) - datetime.now(timezone.utc)).total_seconds()))
+    time.sleep(max(0.0, (at + CURSOR_OVERLAP + timedelta(seconds=1) - datetime.now(UTC)).total_seconds()))
     return response.json()["schools"]
 
 
@@ -141,7 +178,10 @@ def warehouse_urls(request, tmp_path_factory):
     with admin.connect() as conn:
         for name in names:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield [sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False) for name in names]
+    yield [
+        sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+        for name in names
+    ]
     dispose_all()
     with admin.connect() as conn:
         for name in names:
@@ -172,8 +212,16 @@ def scenario(tmp_path_factory, monkeypatch_module, warehouse_urls) -> Scenario:
             server.clear_request_log()
             outcomes = sync_into(engine, new_sources(server, secrets), schools)
             assert {o.status for o in outcomes.values()} == {"synced"}
-            scenario.steps.append(Step(changes, cursors, server.request_log, outcomes, before,
-                                       {s.urn: group_members(population, s) for s in (wonde, xod)}))
+            scenario.steps.append(
+                Step(
+                    changes,
+                    cursors,
+                    server.request_log,
+                    outcomes,
+                    before,
+                    {s.urn: group_members(population, s) for s in (wonde, xod)},
+                )
+            )
             scenario.held.append({s.urn: held_rows(engine, s.urn) for s in schools})
         fresh = get_engine(warehouse_urls[1])
         outcomes = sync_into(fresh, new_sources(server, secrets), schools)
@@ -195,15 +243,26 @@ def test_the_wonde_school_is_asked_for_every_item_changed_since_the_stored_curso
     for step in scenario.steps:
         since = [format_updated_after(datetime.fromisoformat(step.cursors[school.urn]["pupils"]))]
         prefix = f"/v1.0/schools/{school.id}"
-        asked = [(r.path.removeprefix(prefix), r.query.get("updated_after")) for r in step.requests
-                 if r.path.startswith(prefix)]
-        assert sorted(asked, key=repr) == sorted([
-            ("", None),  # the school object, for its regional domain
-            ("/students", since), ("/students-leaver", since), ("/deletions", since),
-            ("/attendance/session", since), ("/attendance-leavers/session", since),
-            ("/assessment/aspects", None), ("/assessment/resultsets", None),  # names, read whole
-            ("/assessment/results", since), ("/groups", since),
-        ], key=repr)
+        asked = [
+            (r.path.removeprefix(prefix), r.query.get("updated_after"))
+            for r in step.requests
+            if r.path.startswith(prefix)
+        ]
+        assert sorted(asked, key=repr) == sorted(
+            [
+                ("", None),  # the school object, for its regional domain
+                ("/students", since),
+                ("/students-leaver", since),
+                ("/deletions", since),
+                ("/attendance/session", since),
+                ("/attendance-leavers/session", since),
+                ("/assessment/aspects", None),
+                ("/assessment/resultsets", None),  # names, read whole
+                ("/assessment/results", since),
+                ("/groups", since),
+            ],
+            key=repr,
+        )
 
 
 def test_the_xod_school_continues_each_changed_rows_chain_and_rereads_only_groups_whole(scenario):
@@ -212,11 +271,23 @@ def test_the_xod_school_continues_each_changed_rows_chain_and_rereads_only_group
     for step in scenario.steps:
         stored = step.cursors[school.urn]
         chains = {**json.loads(stored["attendance_sessions"]), **json.loads(stored["assessment_results"])}
-        calls = [(r.path.removeprefix(prefix), {k: v[0] for k, v in r.query.items() if k not in PAGING},
-                  r.query.get("changedRows", [None])[0]) for r in step.requests if r.path.startswith(prefix)]
+        calls = [
+            (
+                r.path.removeprefix(prefix),
+                {k: v[0] for k, v in r.query.items() if k not in PAGING},
+                r.query.get("changedRows", [None])[0],
+            )
+            for r in step.requests
+            if r.path.startswith(prefix)
+        ]
         assert sorted((endpoint, params.get("SessionType")) for endpoint, params, _ in calls) == [
-            ("AttendanceForDateRange", "AM"), ("AttendanceForDateRange", "PM"), ("Groups", None),
-            ("Students", None), ("assessmentresults", None), ("assessmentstructure", None)]
+            ("AttendanceForDateRange", "AM"),
+            ("AttendanceForDateRange", "PM"),
+            ("Groups", None),
+            ("Students", None),
+            ("assessmentresults", None),
+            ("assessmentstructure", None),
+        ]
         for endpoint, params, sent in calls:
             if endpoint == "Students":
                 assert sent == stored["pupils"] != "*"
@@ -236,9 +307,13 @@ def expected_fetched(step: Step, school) -> dict[str, int]:
     arrived = len(changes["new"]) + len(changes["restored"])
     before, after = step.groups_before[school.urn], step.groups_after[school.urn]
     changed_groups = {gid for gid in before.keys() | after.keys() if before.get(gid) != after.get(gid)}
-    return {"pupils": len(students), "pupil_details": len(students),
-            "attendance_sessions": MARKS_PER_PUPIL * arrived, "assessment_results": RESULTS_PER_PUPIL * arrived,
-            "pupil_groups": len(changed_groups) if school.connector == "wonde" else len(after)}
+    return {
+        "pupils": len(students),
+        "pupil_details": len(students),
+        "attendance_sessions": MARKS_PER_PUPIL * arrived,
+        "assessment_results": RESULTS_PER_PUPIL * arrived,
+        "pupil_groups": len(changed_groups) if school.connector == "wonde" else len(after),
+    }
 
 
 @pytest.mark.parametrize("connector", ["wonde", "xod"])
@@ -260,8 +335,10 @@ def deleted_at_the_connector(held: dict) -> set[str]:
 
 
 def without(held: dict, mis_ids: set[str]) -> dict:
-    return {name: [row for row in rows if row.get("mis_id", row.get("pupil_mis_id")) not in mis_ids]
-            for name, rows in held.items()}
+    return {
+        name: [row for row in rows if row.get("mis_id", row.get("pupil_mis_id")) not in mis_ids]
+        for name, rows in held.items()
+    }
 
 
 @pytest.mark.parametrize("connector", ["wonde", "xod"])
@@ -279,18 +356,27 @@ def test_after_incremental_syncs_the_warehouse_holds_what_a_fresh_full_sync_hold
 
 
 @pytest.mark.parametrize("connector", ["wonde", "xod"])
-def test_a_pupil_deleted_at_the_connector_keeps_every_row_but_group_memberships_until_the_purge(scenario, connector):
+def test_a_pupil_deleted_at_the_connector_keeps_every_row_but_group_memberships_until_the_purge(
+    scenario, connector
+):
     urn = getattr(scenario, connector).urn
     (deleted,) = scenario.steps[-1].changes[urn]["deleted"]
     before, after = scenario.held[-2][urn], scenario.held[-1][urn]
-    kept = {name: [row for row in rows if row.get("mis_id", row.get("pupil_mis_id")) == deleted]
-            for name, rows in after.items()}
-    held = {name: [row for row in rows if row.get("mis_id", row.get("pupil_mis_id")) == deleted]
-            for name, rows in before.items()}
+    kept = {
+        name: [row for row in rows if row.get("mis_id", row.get("pupil_mis_id")) == deleted]
+        for name, rows in after.items()
+    }
+    held = {
+        name: [row for row in rows if row.get("mis_id", row.get("pupil_mis_id")) == deleted]
+        for name, rows in before.items()
+    }
     (row,) = kept["pupils"]
     assert row["deleted_at"] is not None and {**row, "deleted_at": None} == held["pupils"][0]
     for dataset in ("pupil_details", "attendance_sessions", "assessment_results"):
         assert kept[dataset] == held[dataset] and held[dataset], dataset
     assert held["pupil_groups"] and kept["pupil_groups"] == []
-    assert all(deleted not in (r.get("mis_id"), r.get("pupil_mis_id")) for rows in scenario.fresh[urn].values()
-               for r in rows)
+    assert all(
+        deleted not in (r.get("mis_id"), r.get("pupil_mis_id"))
+        for rows in scenario.fresh[urn].values()
+        for r in rows
+    )

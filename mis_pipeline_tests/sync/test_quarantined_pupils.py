@@ -6,22 +6,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
 
+from mis_pipeline.cli.status import school_status
 from mis_pipeline.registry.store import SchoolEntry, register_approved
-from mis_pipeline.reports.status import school_status
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
 from mis_pipeline.sync.held_back import HELD_BACK
 from mis_pipeline.sync.runner import sync_school
 from mis_pipeline.warehouse.reader import read_quarantine
 from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils, quarantine
+from mis_pipeline_tests.sync.quarantine_support import served_items
+from mis_pipeline_tests.sync.test_sync_connectors import TOKEN, registered, sources_for
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
 
-from .quarantine_support import served_items
-from .test_sync_connectors import TOKEN, registered, sources_for
 
 @pytest.fixture(scope="module")
 def population():
@@ -45,7 +45,9 @@ def held_rows(engine, urn: str, pupil_key: str | None = None) -> Counter:
 
 def quarantined(engine, urn: str) -> int:
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(quarantine).where(quarantine.c.school_urn == urn)).scalar_one()
+        return conn.execute(
+            select(func.count()).select_from(quarantine).where(quarantine.c.school_urn == urn)
+        ).scalar_one()
 
 
 def sync(engine, vault, sources, school, connector):
@@ -56,7 +58,8 @@ def sync(engine, vault, sources, school, connector):
 
 @pytest.mark.parametrize("connector", ["wonde", "xod"])
 def test_a_quarantined_pupils_items_wait_with_them_and_land_when_the_core_record_arrives_fixed(
-        population, connector, engine, vault, tmp_path, monkeypatch):
+    population, connector, engine, vault, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
     school = full_grant_school(population)
     originals = list(school.pupils)
@@ -77,45 +80,64 @@ def test_a_quarantined_pupils_items_wait_with_them_and_land_when_the_core_record
             assert {e["rule"] for e in entries if e["dataset"] != "pupils"} == {HELD_BACK}
             assert quarantined(engine, school.urn) == sum(c.quarantined for c in outcome.counts.values())
             others = everyone - {spoiled.mis_id, joiner.mis_id}
-            assert held_rows(engine, school.urn) == Counter(pupils=len(others)) + served_items(population, school, others)
+            assert held_rows(engine, school.urn) == Counter(pupils=len(others)) + served_items(
+                population, school, others
+            )
 
             # A delta: the joiner arrives with no date of birth; their groups land for the others.
-            now = datetime.now(timezone.utc)
-            school.pupils.insert(1, dataclasses.replace(joiner, date_of_birth=None, created_at=now, updated_at=now))
+            now = datetime.now(UTC)
+            school.pupils.insert(
+                1, dataclasses.replace(joiner, date_of_birth=None, created_at=now, updated_at=now)
+            )
             server.invalidate_cache()
             sync(engine, vault, sources, school, connector)
             assert held_rows(engine, school.urn, key[joiner.mis_id]) == Counter()
             waiting += served_items(population, school, {joiner.mis_id})
             assert quarantined(engine, school.urn) == 2 + sum(waiting.values())
-            assert held_rows(engine, school.urn) == Counter(pupils=len(others)) + served_items(population, school, others)
+            assert held_rows(engine, school.urn) == Counter(pupils=len(others)) + served_items(
+                population, school, others
+            )
 
             # Both fixed at the source: every item of theirs lands (a delta does not re-send them).
             later = now + timedelta(seconds=1)
-            school.pupils[:] = [dataclasses.replace(spoiled, updated_at=later),
-                                dataclasses.replace(joiner, created_at=now, updated_at=later)] + originals[2:]
+            school.pupils[:] = [
+                dataclasses.replace(spoiled, updated_at=later),
+                dataclasses.replace(joiner, created_at=now, updated_at=later),
+            ] + originals[2:]
             server.invalidate_cache()
             outcome = sync(engine, vault, sources, school, connector)
             assert outcome.mode == "incremental"
             assert quarantined(engine, school.urn) == 0
-            assert held_rows(engine, school.urn) == Counter(pupils=len(everyone)) + served_items(population, school, everyone)
+            assert held_rows(engine, school.urn) == Counter(pupils=len(everyone)) + served_items(
+                population, school, everyone
+            )
     finally:
         school.pupils[:] = originals
 
 
 def test_with_bad_records_quarantine_holds_one_entry_per_bad_record_served_and_status_agrees_with_the_sync(
-        engine, vault, tmp_path, monkeypatch):
+    engine, vault, tmp_path, monkeypatch
+):
     monkeypatch.setenv("MIS_ALLOW_LOOPBACK_HTTP", "1")
     population = build_population(13, 4, 10, bad_records=3)
     schools = population.approved_schools()
     assert {s.connector for s in schools} == {"wonde", "xod"}
     for connector in ("wonde", "xod"):
         entries = [registered(s) for s in schools if s.connector == connector]
-        register_approved(engine, [SchoolEntry(r.urn, connector, r.connector_school_id, r.name, None, None, None,
-                                               r.scope) for r in entries], connector)
+        register_approved(
+            engine,
+            [
+                SchoolEntry(r.urn, connector, r.connector_school_id, r.name, None, None, None, r.scope)
+                for r in entries
+            ],
+            connector,
+        )
     with SimulatorServer(population, token=TOKEN).start() as server:
         sources = sources_for(server, population, tmp_path)
-        reported = {s.urn: sum(c.quarantined for c in sync(engine, vault, sources, s, s.connector).counts.values())
-                    for s in schools}
+        reported = {
+            s.urn: sum(c.quarantined for c in sync(engine, vault, sources, s, s.connector).counts.values())
+            for s in schools
+        }
     status = {entry["urn"]: entry["counts"]["quarantined"] for entry in school_status(engine)}
     with engine.connect() as conn:
         entries = Counter(conn.execute(select(quarantine.c.school_urn, quarantine.c.dataset)).all())

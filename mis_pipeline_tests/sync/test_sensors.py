@@ -6,30 +6,42 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
+from mis_pipeline.cli.launch import run_sync
+from mis_pipeline.cli.runs import run_job
+from mis_pipeline.definitions import defs
+from mis_pipeline.registry.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB
 from mis_pipeline.registry.settings import SettingsChange, apply_settings
 from mis_pipeline.resources import build_resources
-from mis_pipeline.runs import definitions, run_job
-from mis_pipeline.simulator.advance import advance
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.xod_api import estab_of
-from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB, SYNC_SCHOOLS_JOB
-from mis_pipeline.sync.launch import run_sync
+from mis_pipeline.sync.jobs import SYNC_SCHOOLS_JOB
 from mis_pipeline.sync.planning import ProbeCursor
 from mis_pipeline.sync.schedules import AUTOMATION_RUN_CONFIG
 from mis_pipeline.sync.sensors import new_pupil_sensor
 from mis_pipeline.warehouse.change_store import read_change_sets
-
-from ..private_sim import private_simulator
+from mis_pipeline_tests.private_sim import private_simulator
+from mis_simulator.advance import advance
+from mis_simulator.population import build_population
+from mis_simulator.xod_api import estab_of
 
 SQLITE = pytest.mark.parametrize("warehouse_url", ["sqlite"], indirect=True)
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
-APPROVED = ["100002", "100048", "100087", "100143", "100180", "100191", "100266", "100321", "100352", "100429"]
+APPROVED = [
+    "100002",
+    "100048",
+    "100087",
+    "100143",
+    "100180",
+    "100191",
+    "100266",
+    "100321",
+    "100352",
+    "100429",
+]
 
 
 class Collected(logging.Handler):
@@ -82,17 +94,23 @@ def moving_source(mis_env, instance, tmp_path, monkeypatch):
         for name in ("WONDE_API_URL", "XPORTER_API_URL", "XPORTER_SCHOOL_SECRETS"):
             monkeypatch.setenv(name, env[name])
         gias = {"ops": {"gias_establishments": {"config": {"path": env["MIS_TEST_GIAS"]}}}}
-        assert run_job(instance, IMPORT_GIAS_JOB, gias).success and run_job(instance, DISCOVER_SCHOOLS_JOB).success
+        assert (
+            run_job(instance, IMPORT_GIAS_JOB, gias).success
+            and run_job(instance, DISCOVER_SCHOOLS_JOB).success
+        )
         from mis_pipeline.warehouse.engine import get_engine
 
         urns = instance.get_dynamic_partitions("schools")
-        apply_settings(get_engine(), urns, SettingsChange(agreement_accepted_on=date(2026, 9, 1)), actor="test")
+        apply_settings(
+            get_engine(), urns, SettingsChange(agreement_accepted_on=date(2026, 9, 1)), actor="test"
+        )
         yield server, population
 
 
 @SQLITE
 def test_changed_schools_get_batched_runs_manual_ones_a_pending_change_set_and_a_paused_one_no_request(
-        moving_source, instance, engine, monkeypatch):
+    moving_source, instance, engine, monkeypatch
+):
     server, population = moving_source
     manual, paused = "100037", "100113"
     assert instance.get_dynamic_partitions("schools") == ["100022", "100037", "100084", "100113", "100151"]
@@ -106,16 +124,20 @@ def test_changed_schools_get_batched_runs_manual_ones_a_pending_change_set_and_a
     assert server.request_log == []
     # 4 schools, ceil(4 / 2) runs; the paused 100113 lies inside the second, which skips it.
     assert ranges(first) == [("100022", "100037"), ("100084", "100151")]
-    assert all(r.run_config == AUTOMATION_RUN_CONFIG and r.tags["mis/trigger"] == "new_pupil_sensor"
-               for r in first.run_requests)
+    assert all(
+        r.run_config == AUTOMATION_RUN_CONFIG and r.tags["mis/trigger"] == "new_pupil_sensor"
+        for r in first.run_requests
+    )
     tick = json.loads(first.cursor)["tick"]
     assert json.loads(first.cursor) == {"after": "100151", "tick": tick}
-    assert [r.run_key for r in first.run_requests] == [f"new-pupils@{tick}:100022..100037",
-                                                       f"new-pupils@{tick}:100084..100151"]
+    assert [r.run_key for r in first.run_requests] == [
+        f"new-pupils@{tick}:100022..100037",
+        f"new-pupils@{tick}:100084..100151",
+    ]
     execute(instance, first)
 
     # The source moves on at its first three schools (inside the sync's 10-minute cursor overlap).
-    log = advance(population, at=datetime.now(timezone.utc) - timedelta(minutes=5), max_schools=3)
+    log = advance(population, at=datetime.now(UTC) - timedelta(minutes=5), max_schools=3)
     server.invalidate_all_caches()  # as SimulatorServer.advance does, which has no max_schools
     assert sorted(log.schools) == ["100022", "100037", "100084"]
     server.clear_request_log()
@@ -136,7 +158,8 @@ def test_changed_schools_get_batched_runs_manual_ones_a_pending_change_set_and_a
 # ── against the session simulator (its time never moves) ─────────────────────────────────────
 @SQLITE
 def test_ticks_probe_the_next_three_schools_round_robin_with_the_cheapest_requests_and_never_a_paused_one(
-        registry, engine, simulator, population, monkeypatch):
+    registry, engine, simulator, population, monkeypatch
+):
     assert run_sync(registry).success  # every school synced: it has a stored cursor
     paused = ["100087", "100143"]  # one on XoD, one on Wonde
     apply_settings(engine, paused, SettingsChange(paused=True), actor="test")
@@ -144,8 +167,11 @@ def test_ticks_probe_the_next_three_schools_round_robin_with_the_cheapest_reques
     by_urn = {school.urn: school for school in population.schools}
 
     # (schools probed, cursor after the tick): the paused ones are passed over, the third tick wraps.
-    expected = [(["100002", "100048", "100180"], "100180"), (["100191", "100266", "100321"], "100321"),
-                (["100352", "100429", "100002"], "100002")]
+    expected = [
+        (["100002", "100048", "100180"], "100180"),
+        (["100191", "100266", "100321"], "100321"),
+        (["100352", "100429", "100002"], "100002"),
+    ]
     cursor = None
     for window, after in expected:
         simulator.clear_request_log()
@@ -159,20 +185,28 @@ def test_ticks_probe_the_next_three_schools_round_robin_with_the_cheapest_reques
             [students] = [r for r in simulator.request_log if estab in r.path]
             assert (students.path, students.query["pageSize"]) == (f"/api/v1/School/{estab}/Students", ["1"])
             assert students.query["changedRows"] != ["*"]
-        if "100048" in window:  # Wonde: the school (its domain), then one record of students, leavers, deletions
+        if (
+            "100048" in window
+        ):  # Wonde: the school (its domain), then one record of students, leavers, deletions
             wonde = by_urn["100048"].id
             asked = [r for r in simulator.request_log if wonde in r.path]
-            assert [r.path for r in asked] == [f"/v1.0/schools/{wonde}{tail}"
-                                               for tail in ("", "/students", "/students-leaver", "/deletions")]
+            assert [r.path for r in asked] == [
+                f"/v1.0/schools/{wonde}{tail}" for tail in ("", "/students", "/students-leaver", "/deletions")
+            ]
             assert [r.query.get("per_page") for r in asked[1:]] == [["1"], ["1"], ["1"]]
 
 
 @SQLITE
 def test_a_school_that_cannot_be_probed_is_logged_and_skipped_and_the_tick_carries_on(
-        registry, engine, simulator, tmp_path, monkeypatch):
+    registry, engine, simulator, tmp_path, monkeypatch
+):
     xod_school = "100087"
-    assert run_job(registry, SYNC_SCHOOLS_JOB, AUTOMATION_RUN_CONFIG,
-                   tags={RANGE_START: xod_school, RANGE_END: xod_school}).success
+    assert run_job(
+        registry,
+        SYNC_SCHOOLS_JOB,
+        AUTOMATION_RUN_CONFIG,
+        tags={RANGE_START: xod_school, RANGE_END: xod_school},
+    ).success
     # Its secret is gone from the secrets file (the school withdrew, discovery has not yet run).
     secrets = json.loads(Path(os.environ["XPORTER_SCHOOL_SECRETS"]).read_text(encoding="utf-8"))
     del secrets["2104002"]
@@ -182,8 +216,11 @@ def test_a_school_that_cannot_be_probed_is_logged_and_skipped_and_the_tick_carri
 
     data, lines = evaluate(registry)
 
-    assert ("WARNING", "school 100087: new-pupil probe failed, skipped this tick: "
-                       "estab 2104002: no XoD school secret on file") in lines
+    assert (
+        "WARNING",
+        "school 100087: new-pupil probe failed, skipped this tick: "
+        "estab 2104002: no XoD school secret on file",
+    ) in lines
     assert not any("xod-secret" in line for _, line in lines)
     # The others have never been synced, so they all changed; 100087 (contactable, not
     # changed as far as anyone knows) closes the range so it is not synced for nothing.
@@ -192,9 +229,13 @@ def test_a_school_that_cannot_be_probed_is_logged_and_skipped_and_the_tick_carri
 
 @SQLITE
 def test_schools_already_in_a_queued_or_running_sync_are_not_probed_again(registry, simulator):
-    job = definitions().resolve_job_def(SYNC_SCHOOLS_JOB)
-    registry.create_run_for_job(job, run_config=AUTOMATION_RUN_CONFIG, status=dg.DagsterRunStatus.NOT_STARTED,
-                                tags={RANGE_START: "100002", RANGE_END: "100087"})
+    job = defs.resolve_job_def(SYNC_SCHOOLS_JOB)
+    registry.create_run_for_job(
+        job,
+        run_config=AUTOMATION_RUN_CONFIG,
+        status=dg.DagsterRunStatus.NOT_STARTED,
+        tags={RANGE_START: "100002", RANGE_END: "100087"},
+    )
     data, _ = evaluate(registry)
     assert ranges(data) == [("100143", "100429")]
     assert ProbeCursor.parse(data.cursor).after == "100429"

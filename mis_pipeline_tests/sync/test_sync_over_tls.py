@@ -9,23 +9,29 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from mis_pipeline.cli.launch import run_sync
+from mis_pipeline.cli.runs import failure_reason, run_job
+from mis_pipeline.registry.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB
 from mis_pipeline.registry.partitions import SCHOOLS
+from mis_pipeline.registry.run_tags import RANGE_END, RANGE_START
 from mis_pipeline.registry.settings import SettingsChange, apply_settings
 from mis_pipeline.registry.store import list_schools
-from mis_pipeline.runs import failure_reason, run_job
-from mis_pipeline.simulator.datasets import datasets_for
-from mis_pipeline.simulator.gias import write_gias_extract
-from mis_pipeline.simulator.population import build_population
-from mis_pipeline.simulator.server import SimulatorServer
-from mis_pipeline.simulator.xod_api import write_xod_secrets
 from mis_pipeline.sync.assets import SYNC_OP
-from mis_pipeline.sync.jobs import DISCOVER_SCHOOLS_JOB, IMPORT_GIAS_JOB, SYNC_SCHOOLS_JOB
-from mis_pipeline.sync.launch import RANGE_END, RANGE_START, run_sync
+from mis_pipeline.sync.jobs import SYNC_SCHOOLS_JOB
 from mis_pipeline.warehouse.schema import DATASET_TABLES, pupils
 from mis_pipeline_tests.conftest import SIM_TOKEN
+from mis_simulator.datasets import datasets_for
+from mis_simulator.gias import write_gias_extract
+from mis_simulator.population import build_population
+from mis_simulator.server import SimulatorServer
+from mis_simulator.xod_api import write_xod_secrets
 
-PERMISSION_OF = {"pupil_details": "students.extended.read", "attendance_sessions": "attendance.read",
-                 "assessment_results": "assessment.read", "pupil_groups": "groups.read"}
+PERMISSION_OF = {
+    "pupil_details": "students.extended.read",
+    "attendance_sessions": "attendance.read",
+    "assessment_results": "assessment.read",
+    "pupil_groups": "groups.read",
+}
 
 
 @pytest.fixture
@@ -36,12 +42,16 @@ def tls_simulator(tmp_path, monkeypatch, instance):
     with SimulatorServer(population, token=SIM_TOKEN, tls_dir=tmp_path / "tls") as server:
         monkeypatch.setenv("WONDE_API_URL", server.wonde_url)
         monkeypatch.setenv("XPORTER_API_URL", server.xod_url)
-        monkeypatch.setenv("XPORTER_SCHOOL_SECRETS", str(write_xod_secrets(population, tmp_path / "secrets.json")))
+        monkeypatch.setenv(
+            "XPORTER_SCHOOL_SECRETS", str(write_xod_secrets(population, tmp_path / "secrets.json"))
+        )
         monkeypatch.delenv("MIS_ALLOW_LOOPBACK_HTTP")
         for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
             monkeypatch.delenv(name, raising=False)
         gias = write_gias_extract(population, tmp_path / "edubasealldata.csv")
-        assert run_job(instance, IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": str(gias)}}}}).success
+        assert run_job(
+            instance, IMPORT_GIAS_JOB, {"ops": {"gias_establishments": {"config": {"path": str(gias)}}}}
+        ).success
         yield server
 
 
@@ -49,8 +59,12 @@ def discover_and_accept(instance, engine) -> list[str]:
     """Discovery (needs the CA), then every school's acceptance of the data sharing agreement
     recorded, as an operator does before the first sync. Returns the school partitions."""
     assert run_job(instance, DISCOVER_SCHOOLS_JOB).success
-    apply_settings(engine, [s.urn for s in list_schools(engine)],
-                   SettingsChange(agreement_accepted_on=date(2026, 9, 1), agreement_version="1.0"), actor="test set-up")
+    apply_settings(
+        engine,
+        [s.urn for s in list_schools(engine)],
+        SettingsChange(agreement_accepted_on=date(2026, 9, 1), agreement_version="1.0"),
+        actor="test set-up",
+    )
     return instance.get_dynamic_partitions(SCHOOLS.name)
 
 
@@ -60,8 +74,12 @@ def served(population) -> dict[str, dict[str, int]]:
     for school in population.approved_schools():
         data = datasets_for(population, school)
         counts["pupils"][school.urn] = len(school.pupils)
-        rows = {"pupil_details": len(data.details), "attendance_sessions": len(data.attendance),
-                "assessment_results": len(data.results), "pupil_groups": sum(len(g.member_ids) for g in data.groups)}
+        rows = {
+            "pupil_details": len(data.details),
+            "attendance_sessions": len(data.attendance),
+            "assessment_results": len(data.results),
+            "pupil_groups": sum(len(g.member_ids) for g in data.groups),
+        }
         for name, permission in PERMISSION_OF.items():
             if school.permissions[permission]:
                 counts[name][school.urn] = rows[name]
@@ -70,9 +88,14 @@ def served(population) -> dict[str, dict[str, int]]:
 
 def held(engine) -> dict[str, dict[str, int]]:
     with engine.connect() as conn:
-        return {table.name: dict(conn.execute(sa.select(table.c.school_urn, sa.func.count())
-                                              .group_by(table.c.school_urn)).all())
-                for table in (pupils, *DATASET_TABLES.values())}
+        return {
+            table.name: dict(
+                conn.execute(
+                    sa.select(table.c.school_urn, sa.func.count()).group_by(table.c.school_urn)
+                ).all()
+            )
+            for table in (pupils, *DATASET_TABLES.values())
+        }
 
 
 def refused_handshakes(server: SimulatorServer) -> int:
@@ -91,13 +114,18 @@ def refused_handshakes(server: SimulatorServer) -> int:
 def assert_one_clear_line(reason: str, population) -> None:
     assert "\n" not in reason and "Traceback" not in reason
     assert "TLS certificate verification failed" in reason and "REQUESTS_CA_BUNDLE" in reason
-    values = {value for school in population.schools for p in school.pupils
-              for value in (p.surname, p.legal_forename, p.upn, p.date_of_birth.isoformat())}
+    values = {
+        value
+        for school in population.schools
+        for p in school.pupils
+        for value in (p.surname, p.legal_forename, p.upn, p.date_of_birth.isoformat())
+    }
     assert not {value for value in values if value in reason}
 
 
 def test_with_the_ca_bundle_the_sync_lands_every_granted_item_with_the_served_counts(
-        tls_simulator, instance, engine, monkeypatch):
+    tls_simulator, instance, engine, monkeypatch
+):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_simulator.ca_path))
     assert len(discover_and_accept(instance, engine)) == 3
     summary = run_sync(instance)
@@ -108,7 +136,8 @@ def test_with_the_ca_bundle_the_sync_lands_every_granted_item_with_the_served_co
 
 
 def test_without_the_ca_bundle_discovery_fails_at_its_first_request_with_one_clear_line(
-        tls_simulator, instance, engine):
+    tls_simulator, instance, engine
+):
     summary = run_sync(instance)
     assert not summary.success
     assert summary.failure_reason.startswith("school discovery failed: ")
@@ -118,15 +147,23 @@ def test_without_the_ca_bundle_discovery_fails_at_its_first_request_with_one_cle
 
 
 def test_a_sync_run_that_loses_the_ca_bundle_fails_each_school_once_with_one_clear_line(
-        tls_simulator, instance, engine, monkeypatch):
+    tls_simulator, instance, engine, monkeypatch
+):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tls_simulator.ca_path))
     schools = discover_and_accept(instance, engine)
     monkeypatch.delenv("REQUESTS_CA_BUNDLE")
-    result = run_job(instance, SYNC_SCHOOLS_JOB, {"ops": {SYNC_OP: {"config": {"max_workers": 3}}}},
-                     tags={RANGE_START: schools[0], RANGE_END: schools[-1]})
+    result = run_job(
+        instance,
+        SYNC_SCHOOLS_JOB,
+        {"ops": {SYNC_OP: {"config": {"max_workers": 3}}}},
+        tags={RANGE_START: schools[0], RANGE_END: schools[-1]},
+    )
     assert not result.success
     reason = failure_reason(result)
-    assert reason.startswith("3 of 3 schools not synced: ") and reason.count("TLS certificate verification failed") == 3
+    assert (
+        reason.startswith("3 of 3 schools not synced: ")
+        and reason.count("TLS certificate verification failed") == 3
+    )
     assert_one_clear_line(reason, tls_simulator.population)
     assert refused_handshakes(tls_simulator) == 3  # one per school, none retried
     assert held(engine)["pupils"] == {}

@@ -4,6 +4,7 @@ pupil deletions.
 Revision ID: 0002
 Revises: 0001
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -41,26 +42,36 @@ def upgrade() -> None:
     with op.batch_alter_table("pupils") as batch:
         batch.add_column(sa.Column("deleted_at", TZ))
     _dataset(
-        "pupil_details", ["pupil_key"],
-        sa.Column("sen_status", sa.String(1)), sa.Column("fsm_eligible", sa.Boolean),
-        sa.Column("pupil_premium", sa.Boolean), sa.Column("eal", sa.Boolean),
-        sa.Column("first_language", sa.String(8)), sa.Column("ethnicity", sa.String(8)),
+        "pupil_details",
+        ["pupil_key"],
+        sa.Column("sen_status", sa.String(1)),
+        sa.Column("fsm_eligible", sa.Boolean),
+        sa.Column("pupil_premium", sa.Boolean),
+        sa.Column("eal", sa.Boolean),
+        sa.Column("first_language", sa.String(8)),
+        sa.Column("ethnicity", sa.String(8)),
         sa.Column("in_care", sa.Boolean),
     )
     _dataset(
-        "attendance_sessions", ["pupil_key", "session_date", "session"],
-        sa.Column("session_date", sa.Date, nullable=False), sa.Column("session", sa.String(2), nullable=False),
+        "attendance_sessions",
+        ["pupil_key", "session_date", "session"],
+        sa.Column("session_date", sa.Date, nullable=False),
+        sa.Column("session", sa.String(2), nullable=False),
         sa.Column("mark", sa.String(2), nullable=False),
     )
     _dataset(
-        "assessment_results", ["pupil_key", "aspect_name", "result_set_name"],
+        "assessment_results",
+        ["pupil_key", "aspect_name", "result_set_name"],
         sa.Column("aspect_name", sa.String(200), nullable=False),
         sa.Column("result_set_name", sa.String(200), nullable=False),
-        sa.Column("result", sa.String(100), nullable=False), sa.Column("result_date", sa.Date),
+        sa.Column("result", sa.String(100), nullable=False),
+        sa.Column("result_date", sa.Date),
     )
     _dataset(
-        "pupil_groups", ["pupil_key", "group_type", "group_code"],
-        sa.Column("group_type", sa.String(16), nullable=False), sa.Column("group_code", sa.String(64), nullable=False),
+        "pupil_groups",
+        ["pupil_key", "group_type", "group_code"],
+        sa.Column("group_type", sa.String(16), nullable=False),
+        sa.Column("group_code", sa.String(64), nullable=False),
         sa.Column("group_name", sa.String(200)),
     )
     op.create_table(

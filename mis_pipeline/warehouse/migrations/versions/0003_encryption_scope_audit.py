@@ -9,6 +9,7 @@ every school is a full read from its connector, which re-fetches exactly what it
 Revision ID: 0003
 Revises: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -104,4 +105,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    raise NotImplementedError("encryption at rest cannot be undone: restore a backup taken before revision 0003")
+    raise NotImplementedError(
+        "encryption at rest cannot be undone: restore a backup taken before revision 0003"
+    )

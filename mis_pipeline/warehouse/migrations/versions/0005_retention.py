@@ -4,6 +4,7 @@ the un-named records purges leave behind.
 Revision ID: 0005
 Revises: 0004
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,7 +20,9 @@ def upgrade() -> None:
     with op.batch_alter_table("pupils") as batch:
         batch.add_column(sa.Column("left_informed_at", TZ))
     # Leaving dates already held were first held no later than now: the trigger counts from here.
-    op.execute(sa.text("UPDATE pupils SET left_informed_at = CURRENT_TIMESTAMP WHERE leaving_date IS NOT NULL"))
+    op.execute(
+        sa.text("UPDATE pupils SET left_informed_at = CURRENT_TIMESTAMP WHERE leaving_date IS NOT NULL")
+    )
     with op.batch_alter_table("schools") as batch:
         batch.add_column(sa.Column("final_year_group", sa.Integer))
     op.create_index("ix_pupil_changes_pupil_key", "pupil_changes", ["pupil_key"])

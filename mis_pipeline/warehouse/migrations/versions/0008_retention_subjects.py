@@ -6,6 +6,7 @@ indexes that let the daily retention job read only what is due
 Revision ID: 0008
 Revises: 0007
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -20,7 +21,9 @@ def upgrade() -> None:
         batch.add_column(sa.Column("access_ended_on", sa.Date))
         batch.add_column(sa.Column("agreement_withdrawn_on", sa.Date))
     # Schools already no longer listed lost access no later than today: their clock starts now.
-    op.execute(sa.text("UPDATE schools SET access_ended_on = CURRENT_DATE WHERE approval_state <> 'approved'"))
+    op.execute(
+        sa.text("UPDATE schools SET access_ended_on = CURRENT_DATE WHERE approval_state <> 'approved'")
+    )
     op.create_index("ix_pupils_deleted_at", "pupils", ["deleted_at"])
     op.create_index("ix_pupils_leaving_date", "pupils", ["leaving_date"])
     op.create_index("ix_pupils_school_nc_year", "pupils", ["school_urn", "nc_year"])
